@@ -1,0 +1,222 @@
+"""The course's models for 28×28 MNIST images: linear, MLP and convolutional auto-encoders (f, g), and the VAE.
+
+Every auto-encoder exposes the lecture's encoder f: 𝒳 → 𝒵 and decoder g: 𝒵 → 𝒳, with forward(x) = g(f(x)).
+The VAE exposes encode(x) -> (mu, logvar) and decode(z). Each model keeps its constructor settings in `config`,
+which the checkpoint cache stores beside the weights.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+IMAGE_SHAPE = (1, 28, 28)
+P = 784  # p = 1 * 28 * 28, the data dimension
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def check_images(x: torch.Tensor, name: str = "x") -> None:
+    """Raise a clear error unless x is a float tensor of MNIST images (N, 1, 28, 28)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got dtype {x.dtype}")
+    if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"{name} must have shape (N, 1, 28, 28), got {tuple(x.shape)}")
+
+
+def check_codes(z: torch.Tensor, latent_dim: int, name: str = "z") -> None:
+    """Raise a clear error unless z is a float tensor of codes (N, latent_dim)."""
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+    if z.dim() != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"{name} must have shape (N, {latent_dim}), got {tuple(z.shape)}")
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class LinearAE(nn.Module):
+    """The slide's linear auto-encoder with one matrix U ∈ ℝ^{p×d}: f(x) = Uᵀx, g(z) = Uz.
+
+    Its optimum is the span of the top-d principal axes (of the uncentred second moment: centre x first for PCA).
+    """
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        d = _positive_int(latent_dim, "latent_dim")
+        self.config = {"latent_dim": d}
+        self.U = nn.Parameter(torch.randn(P, d) / math.sqrt(P))
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, 28, 28) -> (N, d)"""
+        check_images(x)
+        return x.flatten(1) @ self.U  # z = Uᵀx, one row per example
+
+    def g(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, d) -> (N, 1, 28, 28)"""
+        check_codes(z, self.U.shape[1])
+        return (z @ self.U.T).view(-1, *IMAGE_SHAPE)  # x̂ = Uz
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g(self.f(x))
+
+
+class AffineAE(nn.Module):
+    """Untied affine auto-encoder: f(x) = W_f x + b_f, g(z) = W_g z + b_g; b_g learns the data mean."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        d = _positive_int(latent_dim, "latent_dim")
+        self.config = {"latent_dim": d}
+        self.encoder, self.decoder = nn.Linear(P, d), nn.Linear(d, P)
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x)
+        return self.encoder(x.flatten(1))
+
+    def g(self, z: torch.Tensor) -> torch.Tensor:
+        check_codes(z, self.encoder.out_features)
+        return self.decoder(z).view(-1, *IMAGE_SHAPE)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g(self.f(x))
+
+
+class MLPAE(nn.Module):
+    """MLP encoder f: ℝᵖ → ℝᵈ and MLP decoder g: ℝᵈ → ℝᵖ; g ends in a sigmoid so x̂ is in [0, 1]."""
+
+    def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...] = (512, 256)):
+        super().__init__()
+        d = _positive_int(latent_dim, "latent_dim")
+        hidden_dims = tuple(_positive_int(h, "hidden_dims[i]") for h in hidden_dims)
+        self.config = {"latent_dim": d, "hidden_dims": list(hidden_dims)}
+        sizes = (P,) + hidden_dims
+        enc = [layer for a, b in zip(sizes, sizes[1:]) for layer in (nn.Linear(a, b), nn.ReLU())]
+        self.encoder = nn.Sequential(nn.Flatten(), *enc, nn.Linear(sizes[-1], d))
+        rev = (d,) + hidden_dims[::-1]
+        dec = [layer for a, b in zip(rev, rev[1:]) for layer in (nn.Linear(a, b), nn.ReLU())]
+        self.decoder = nn.Sequential(*dec, nn.Linear(rev[-1], P), nn.Sigmoid(), nn.Unflatten(1, IMAGE_SHAPE))
+        self.latent_dim = d
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x)
+        return self.encoder(x)
+
+    def g(self, z: torch.Tensor) -> torch.Tensor:
+        check_codes(z, self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g(self.f(x))
+
+
+class ConvAE(nn.Module):
+    """Convolutional encoder f: ℝ^{28×28×1} → ℝᵈ and a decoder g of the reciprocal transposed convolutions."""
+
+    def __init__(self, latent_dim: int, channels: int = 32):
+        super().__init__()
+        d = _positive_int(latent_dim, "latent_dim")
+        c = _positive_int(channels, "channels")
+        self.config = {"latent_dim": d, "channels": c}
+        self.latent_dim = d
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),           # (N, 1, 28, 28) -> (N, c, 14, 14)
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),       # -> (N, 2c, 7, 7)
+            nn.Flatten(), nn.Linear(2 * c * 7 * 7, d),                     # -> (N, d)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(d, 2 * c * 7 * 7), nn.ReLU(), nn.Unflatten(1, (2 * c, 7, 7)),
+            nn.ConvTranspose2d(2 * c, c, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # -> (N, c, 14, 14)
+            nn.ConvTranspose2d(c, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),   # -> (N, 1, 28, 28)
+        )
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x)
+        return self.encoder(x)
+
+    def g(self, z: torch.Tensor) -> torch.Tensor:
+        check_codes(z, self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g(self.f(x))
+
+
+class VAE(nn.Module):
+    """The slides' step-by-step VAE: one ReLU hidden layer each way, mu and log σ² heads.
+
+    q_phi(z|x) = N(z; mu(x), diag σ²(x)),  h = ReLU(W4ᵀx + b4), mu = W5ᵀh + b5, log σ² = W6ᵀh + b6
+    p_theta(x|z): h = ReLU(W1ᵀz + b1), then either Bernoulli logits (likelihood="bernoulli", Kingma & Welling's
+    MNIST setting) or a Gaussian with mean W2ᵀh + b2 and log σ² = W3ᵀh + b3 (likelihood="gaussian").
+    The Gaussian decoder's log σ² is floored softly at `min_logvar` (None: no floor), because a learned variance
+    on an always-black pixel otherwise shrinks towards 0 and sends log p(x|z) to +∞.
+    """
+
+    def __init__(self, latent_dim: int = 20, hidden_dim: int = 400, likelihood: str = "bernoulli",
+                 min_logvar: float | None = math.log(1e-3)):
+        super().__init__()
+        d = _positive_int(latent_dim, "latent_dim")
+        h = _positive_int(hidden_dim, "hidden_dim")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        if min_logvar is not None and not math.isfinite(min_logvar):
+            raise ValueError(f"min_logvar must be a finite float or None, got {min_logvar!r}")
+        self.config = {"latent_dim": d, "hidden_dim": h, "likelihood": likelihood, "min_logvar": min_logvar}
+        self.latent_dim, self.likelihood, self.min_logvar = d, likelihood, min_logvar
+        # encoder q_phi(z|x)
+        self.enc_hidden = nn.Linear(P, h)
+        self.to_mu = nn.Linear(h, d)
+        self.to_logvar = nn.Linear(h, d)
+        # decoder p_theta(x|z)
+        self.dec_hidden = nn.Linear(d, h)
+        if likelihood == "bernoulli":
+            self.to_logits = nn.Linear(h, P)
+        else:
+            self.to_mean = nn.Linear(h, P)
+            self.to_x_logvar = nn.Linear(h, P)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, 1, 28, 28) -> mu, logvar of q_phi(z|x), each (N, d)."""
+        check_images(x)
+        h = torch.relu(self.enc_hidden(x.flatten(1)))
+        return self.to_mu(h), self.to_logvar(h)
+
+    def decode(self, z: torch.Tensor):
+        """z (N, d) -> Bernoulli logits (N, 1, 28, 28), or (mean, logvar) each (N, 1, 28, 28) for the Gaussian."""
+        check_codes(z, self.latent_dim)
+        h = torch.relu(self.dec_hidden(z))
+        if self.likelihood == "bernoulli":
+            return self.to_logits(h).view(-1, *IMAGE_SHAPE)
+        mean = self.to_mean(h).view(-1, *IMAGE_SHAPE)
+        logvar = self.to_x_logvar(h).view(-1, *IMAGE_SHAPE)
+        if self.min_logvar is not None:
+            # smooth floor: log σ² = m + softplus(raw - m) > m
+            logvar = self.min_logvar + nn.functional.softplus(logvar - self.min_logvar)
+        return mean, logvar
+
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x|z] as an image in [0, 1] (clamped for the Gaussian), for pictures.  (N, d) -> (N, 1, 28, 28)"""
+        out = self.decode(z)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out[0].clamp(0, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction through the posterior mean: decode_mean(mu(x))."""
+        return self.decode_mean(self.encode(x)[0])
+
+    def elbo(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-example ELBO and its terms {"elbo", "recon", "kl"}, each (N,): see objectives.elbo."""
+        from lecturelib.objectives import elbo
+        return elbo(self, x)
+
+
+def build(name: str, config: dict) -> nn.Module:
+    """Rebuild a model from its class name and `config` (as stored in a checkpoint)."""
+    classes = {cls.__name__: cls for cls in (LinearAE, AffineAE, MLPAE, ConvAE, VAE)}
+    if name not in classes:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(classes)}")
+    return classes[name](**config)

@@ -1,0 +1,105 @@
+"""The lecture's objectives, each written as its equation: reconstruction error, log-likelihoods, KL, ELBO, IWAE.
+
+Convention everywhere: sum over the data (or latent) dimensions, one value per example; reduce at the call site.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """||x - g(f(x))||², summed over the data dimensions.  x, x_hat: (N, ...) -> (N,)"""
+    # ||x - x_hat||^2
+    return (x - x_hat).pow(2).flatten(1).sum(1)
+
+
+def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, diag(exp(logvar))), summed over the data dimensions.  (N, ...) -> (N,)"""
+    # log N(x; mu, sigma^2) = -1/2 [log 2π + log sigma^2 + (x - mu)^2 / sigma^2]
+    return -0.5 * (LOG_2PI + logvar + (x - mean).pow(2) * torch.exp(-logvar)).flatten(1).sum(1)
+
+
+def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """log Bernoulli(x; sigmoid(logits)) = x log p + (1 - x) log(1 - p), summed over dims.  (N, ...) -> (N,)
+
+    x may be grey levels in [0, 1] (the continuous relaxation used by Kingma & Welling's MNIST code).
+    """
+    # x log p + (1-x) log(1-p), computed stably from the logits
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I), summed over the last dimension.  (..., d) -> (...)"""
+    # log p(z) = -1/2 [d log 2π + ||z||^2]
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+
+
+def normal_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension.  (..., d) -> (...)"""
+    # log q(z|x) = -1/2 [log 2π + log sigma^2 + (z - mu)^2 / sigma^2]
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag sigma^2) || N(0, I)), analytic.  mu, logvar: (N, d) -> (N,)"""
+    # -KL = 1/2 Σ_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2)   (Kingma & Welling 2014, appendix B)
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma ⊙ eps with eps ~ N(0, I): a sample of q(z|x) that gradients flow through.  (N, d) -> (N, d)"""
+    eps = torch.randn_like(mu)
+    # z = mu + sigma * eps
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def log_likelihood(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log p_theta(x|z) under the model's decoder (Bernoulli or Gaussian).  x: (N, 1, 28, 28), z: (N, d) -> (N,)"""
+    if model.likelihood == "bernoulli":
+        return bernoulli_log_likelihood(x, model.decode(z))
+    mean, logvar = model.decode(z)
+    return gaussian_log_likelihood(x, mean, logvar)
+
+
+def elbo(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One-sample reparameterized ELBO of a VAE, per example, with its two terms.  x: (N, 1, 28, 28)
+
+    Returns {"elbo", "recon", "kl"}, each (N,), where
+    ELBO(x) = E_q(z|x)[log p_theta(x|z)] - KL(q_phi(z|x) || p(z)), the expectation estimated with one z.
+    """
+    mu, logvar = model.encode(x)
+    z = reparameterize(mu, logvar)
+    recon = log_likelihood(model, x, z)
+    kl = kl_to_standard_normal(mu, logvar)
+    # ELBO = E_q[log p(x|z)] - KL(q || p)
+    return {"elbo": recon - kl, "recon": recon, "kl": kl}
+
+
+def vae_loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The training objective for `train.fit`: mean over the batch of -ELBO, with its terms (nats per image)."""
+    terms = elbo(model, x)
+    return {"loss": -terms["elbo"].mean(), "recon": -terms["recon"].mean(), "kl": terms["kl"].mean()}
+
+
+def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
+    """Importance-weighted bound on log p(x) with k samples (Burda et al. 2016).  x: (N, ...) -> (N,)
+
+    log p(x) ≥ E[log 1/k Σ_i p(x, z_i) / q(z_i|x)], z_i ~ q(z|x); k = 1 is the ELBO, k -> ∞ tends to log p(x).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    mu, logvar = model.encode(x)
+    n = x.shape[0]
+    # (N, d) -> (k, N, d): k samples per example, decoded as one batch of k*N
+    z = mu + torch.exp(0.5 * logvar) * torch.randn((k,) + mu.shape, device=mu.device, dtype=mu.dtype)
+    x_rep = x.unsqueeze(0).expand((k,) + x.shape).reshape((k * n,) + x.shape[1:])
+    log_px_z = log_likelihood(model, x_rep, z.reshape(k * n, -1)).view(k, n)
+    # log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x)
+    log_w = log_px_z + standard_normal_log_density(z) - normal_log_density(z, mu, logvar)
+    # log 1/k Σ_i w_i
+    return torch.logsumexp(log_w, dim=0) - math.log(k)

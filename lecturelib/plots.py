@@ -1,0 +1,81 @@
+"""Plot helpers: image grids, rows of images to compare, training curves and 2-D latent scatters.
+
+Each returns the matplotlib Figure (or draws into a given `ax`) and never calls plt.show().
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+
+def _grid_array(images: torch.Tensor, nrow: int) -> np.ndarray:
+    """(N, 1, H, W) in [0, 1] -> one (H', W') array of the images tiled nrow per row."""
+    images = images.detach().float().cpu().clamp(0, 1)
+    grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0, normalize=False, value_range=(0, 1))
+    return grid[0].numpy()
+
+
+def image_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax=None) -> plt.Figure:
+    """Show images (N, 1, 28, 28) in [0, 1] as one grid, nrow per row."""
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    if ax is None:
+        rows = -(-len(images) // nrow)
+        fig, ax = plt.subplots(figsize=(min(nrow, 12) * 0.6 + 0.4, rows * 0.6 + 0.4), layout="constrained")
+    ax.imshow(_grid_array(images, nrow), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def compare_rows(rows: dict[str, torch.Tensor], title: str | None = None) -> plt.Figure:
+    """One labelled row per entry, e.g. {"x": x, "PCA": x_pca, "AE": x_ae}, each (n, 1, 28, 28)."""
+    n = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.6 + 1.2, len(rows) * 0.7 + 0.3), layout="constrained",
+                             squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows.items()):
+        ax.imshow(_grid_array(images, n), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def history(hist, terms: list[str] | None = None, logy: bool = False) -> plt.Figure:
+    """Training curves: one panel per logged term, train (solid) and test (dashed) per epoch."""
+    terms = terms or list(hist.train)
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 2.8), layout="constrained", squeeze=False)
+    for ax, term in zip(axes[0], terms):
+        epochs = np.arange(1, len(hist.train[term]) + 1)
+        ax.plot(epochs, hist.train[term], label="train")
+        if term in hist.test:
+            ax.plot(epochs, hist.test[term], "--", label="test")
+        ax.set_xlabel("epoch")
+        ax.set_title(term)
+        if logy:
+            ax.set_yscale("log")
+        ax.legend()
+    return fig
+
+
+def latent_scatter(z: torch.Tensor, labels: torch.Tensor, title: str | None = None, ax=None) -> plt.Figure:
+    """2-D codes z (N, 2) coloured by digit label (N,)."""
+    if z.dim() != 2 or z.shape[1] != 2:
+        raise ValueError(f"z must have shape (N, 2), got {tuple(z.shape)}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 4.5), layout="constrained")
+    z, labels = z.detach().cpu().numpy(), labels.detach().cpu().numpy()
+    points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+    ax.figure.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    return ax.figure
