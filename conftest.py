@@ -4,4 +4,3 @@ import os
 # Tests and notebooks under pytest run CI-sized and never use the network, whatever the caller's shell says.
 os.environ.setdefault("LECTURELIB_FAST", "1")
 os.environ.setdefault("LECTURELIB_OFFLINE", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
