@@ -1,0 +1,209 @@
+"""Render the whole course headless: execute every notebook in order into build/ as notebooks, HTML and slide decks.
+
+`python -m lecturelib render [--fast] [--slides] [--only 03] [--out build]` prints one row per notebook (seconds,
+pass/fail, the claims it checked) and writes build/summary.json; it exits non-zero when any notebook failed.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+CLAIM_MARKS = ("✓", "✗")
+DEVICE_PREFIX = "lecturelib: device"
+
+
+@dataclass
+class Result:
+    """How one notebook's run went: `claims` are the ✓/✗ lines printed by claims.claim, in order."""
+
+    notebook: str
+    ok: bool
+    seconds: float
+    claims: list[str] = field(default_factory=list)
+    device: str = ""
+    error: str = ""
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def find_notebooks(notebooks_dir: Path, only: list[str] | None = None) -> list[Path]:
+    """The notebooks in `notebooks_dir`, in name order; `only` keeps those whose name starts with (or equals) a key."""
+    notebooks_dir = Path(notebooks_dir)
+    if not notebooks_dir.is_dir():
+        raise FileNotFoundError(f"notebooks_dir {notebooks_dir} is not a directory")
+    paths = sorted(p for p in notebooks_dir.glob("*.ipynb") if not p.name.startswith("."))
+    if only:
+        paths = [p for p in paths if any(p.name.startswith(key) or p.stem == key for key in only)]
+        if not paths:
+            raise ValueError(f"no notebook in {notebooks_dir} matches --only {only}")
+    if not paths:
+        raise FileNotFoundError(f"no notebooks (*.ipynb) in {notebooks_dir}")
+    return paths
+
+
+def kernel_env(fast: bool, notebooks_dir: Path) -> dict[str, str]:
+    """The kernels' environment: ours, plus the mode, lecturelib importable, and matplotlib left to the kernel."""
+    env = dict(os.environ)
+    env["LECTURELIB_FAST"] = "1" if fast else "0"
+    env.pop("MPLBACKEND", None)  # the kernel must use its inline backend, or figures never reach the notebook
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _printed_lines(nb) -> list[str]:
+    lines = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                lines.extend(output.get("text", "").splitlines())
+    return lines
+
+
+def _error_line(nb, exc: BaseException) -> str:
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"{output.get('ename')}: {output.get('evalue')}".strip()[:300]
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:300]
+
+
+def static_copy(nb):
+    """A copy for HTML and slides: widget views dropped where a static fallback (PNG, text) exists.
+
+    The exported page would otherwise fetch a widget renderer from a CDN; offline it would show nothing.
+    """
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and len(data) > 1:
+                del data[WIDGET_VIEW]
+    return nb
+
+
+def export_html(nb, path: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(static_copy(nb))
+    path.write_text(body, encoding="utf-8")
+
+
+def export_slides(nb, path: Path) -> None:
+    """A reveal.js deck, one slide per cell's slideshow metadata (as `jupyter nbconvert --to slides`)."""
+    from nbconvert import SlidesExporter
+
+    body, _ = SlidesExporter().from_notebook_node(static_copy(nb))
+    path.write_text(body, encoding="utf-8")
+
+
+def run_notebook(path: Path, out: Path, *, fast: bool, slides: bool, timeout: int) -> Result:
+    """Execute one notebook (cwd = its folder) and write <out>/<name>.ipynb, .html (and .slides.html)."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    ok, error = True, ""
+    try:
+        client.execute(env=kernel_env(fast, path.parent))
+    except BaseException as exc:  # a failing notebook (or kernel) must not stop the others
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        ok, error = False, _error_line(nb, exc)
+    seconds = time.perf_counter() - start
+    lines = _printed_lines(nb)
+    result = Result(notebook=path.name, ok=ok, seconds=round(seconds, 1), error=error,
+                    claims=[line.strip() for line in lines if line.strip().startswith(CLAIM_MARKS)],
+                    device=next((line.strip() for line in lines if line.startswith(DEVICE_PREFIX)), ""))
+    if any(line.startswith("✗") for line in result.claims):
+        result.ok = False
+    out.mkdir(parents=True, exist_ok=True)
+    targets = {"ipynb": out / f"{path.stem}.ipynb", "html": out / f"{path.stem}.html"}
+    nbformat.write(nb, targets["ipynb"])
+    export_html(nb, targets["html"])
+    if slides:
+        targets["slides"] = out / f"{path.stem}.slides.html"
+        export_slides(nb, targets["slides"])
+    result.files = {kind: str(p) for kind, p in targets.items()}
+    return result
+
+
+def format_summary(results: list[Result], fast: bool) -> str:
+    """The summary table: one row per notebook, its key figures (claim lines) indented below it."""
+    width = max([len(r.notebook) for r in results] + [len("notebook")])
+    rows = [f"{'notebook':<{width}}  {'seconds':>7}  result", f"{'-' * width}  {'-' * 7}  ------"]
+    for r in results:
+        rows.append(f"{r.notebook:<{width}}  {r.seconds:>7.1f}  {'pass' if r.ok else 'FAIL'}")
+        rows.extend(f"{'':<{width}}    {line}" for line in r.claims)
+        if r.error:
+            rows.append(f"{'':<{width}}    error: {r.error}")
+    failed = sum(not r.ok for r in results)
+    total = sum(r.seconds for r in results)
+    devices = sorted({r.device for r in results if r.device})
+    rows.append(f"{len(results) - failed}/{len(results)} passed in {total:.0f} s, "
+                f"{'fast' if fast else 'full'} mode" + (f"; {devices[0]}" if len(devices) == 1 else ""))
+    return "\n".join(rows)
+
+
+def render(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build", *, fast: bool | None = None, slides: bool = False,
+           only: list[str] | None = None, timeout: int = 900, echo=None) -> list[Result]:
+    """Execute the course's notebooks in order into `out`; write out/summary.json and echo the summary table.
+
+    `fast=None` follows $LECTURELIB_FAST; `echo` (default: print, flushed) receives progress and the summary.
+    """
+    if fast is None:
+        from lecturelib import runtime
+
+        fast = runtime.fast_mode()
+    echo = echo or (lambda text: print(text, flush=True))
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive int (seconds per cell), got {timeout!r}")
+    paths = find_notebooks(Path(notebooks_dir), only)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path in paths:
+        echo(f"running {path.name} ...")
+        result = run_notebook(path, out, fast=fast, slides=slides, timeout=timeout)
+        echo(f"  {'pass' if result.ok else 'FAIL'} in {result.seconds:.1f} s" + (f": {result.error}" if result.error else ""))
+        results.append(result)
+    summary = {"mode": "fast" if fast else "full", "passed": all(r.ok for r in results),
+               "notebooks": [asdict(r) for r in results]}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    echo(format_summary(results, fast))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lecturelib render", description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--fast", dest="fast", action="store_const", const=True,
+                      help="CI-sized run (LECTURELIB_FAST=1 in the kernels); default: $LECTURELIB_FAST, else full")
+    mode.add_argument("--full", dest="fast", action="store_const", const=False, help="lecture-quality run")
+    parser.add_argument("--slides", action="store_true", help="also write <name>.slides.html reveal.js decks")
+    parser.add_argument("--only", action="append", metavar="PREFIX",
+                        help="render only notebooks whose name starts with PREFIX (repeatable), e.g. --only 03")
+    parser.add_argument("--out", type=Path, default=REPO / "build", help="output folder (default: build/)")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="notebooks folder (default: notebooks/)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default: 900)")
+    args = parser.parse_args(argv)
+    try:
+        results = render(args.notebooks, args.out, fast=args.fast, slides=args.slides, only=args.only,
+                         timeout=args.timeout)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"render: {error}", file=sys.stderr)
+        return 2
+    return 0 if all(r.ok for r in results) else 1

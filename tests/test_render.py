@@ -1,0 +1,146 @@
+"""The headless course render on tiny notebooks, and the committed notebooks' shape: slides metadata, no outputs."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from lecturelib import render
+
+REPO = Path(__file__).resolve().parent.parent
+COURSE = sorted((REPO / "notebooks").glob("*.ipynb"))
+SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    cells = [new_markdown_cell(f"# {path.stem}")] + [new_code_cell(s) for s in sources]
+    for cell in cells:
+        cell.metadata["slideshow"] = {"slide_type": "slide" if cell.cell_type == "markdown" else "-"}
+    nb = new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_course(tmp_path_factory):
+    """Three notebooks: one that passes (checking it runs in fast mode, in its own folder), one that fails, one after."""
+    folder = tmp_path_factory.mktemp("notebooks")
+    (folder / "marker.txt").write_text("here")
+    write_notebook(folder / "01_passes.ipynb",
+                   "import os\nfrom lecturelib import claims",
+                   "claims.claim('fast mode', int(os.environ['LECTURELIB_FAST']), '>=', 1)\n"
+                   "claims.claim('runs in its folder', os.path.exists('marker.txt'), '>=', 1)",
+                   "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]);")
+    write_notebook(folder / "02_fails.ipynb",
+                   "from lecturelib import claims\nclaims.claim('half < 0.1', 0.5, '<', 0.1)",
+                   "print('never reached')")
+    write_notebook(folder / "03_after.ipynb", "print('✓ still runs after a failure')")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cli_run(tiny_course, tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "lecturelib", "render", "--fast", "--slides",
+                           "--notebooks", str(tiny_course), "--out", str(out), "--timeout", "120"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    return proc, out
+
+
+def test_a_failing_notebook_fails_the_render_but_not_the_others(cli_run):
+    proc, out = cli_run
+    assert proc.returncode == 1, proc.stderr
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.endswith(("pass", "FAIL"))}
+    assert rows["01_passes.ipynb"][-1] == "pass"
+    assert rows["02_fails.ipynb"][-1] == "FAIL"
+    assert rows["03_after.ipynb"][-1] == "pass"
+    assert "2/3 passed" in proc.stdout
+
+
+def test_summary_lists_each_notebooks_claims_and_error(cli_run):
+    proc, out = cli_run
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["mode"] == "fast" and summary["passed"] is False
+    by_name = {r["notebook"]: r for r in summary["notebooks"]}
+    assert list(by_name) == ["01_passes.ipynb", "02_fails.ipynb", "03_after.ipynb"]
+    assert by_name["01_passes.ipynb"]["claims"] == ["✓ fast mode = 1 ≥ 1", "✓ runs in its folder = 1 ≥ 1"]
+    assert by_name["02_fails.ipynb"]["claims"] == ["✗ half < 0.1 = 0.5 < 0.1"]
+    assert by_name["02_fails.ipynb"]["error"].startswith("ClaimFailed")
+    assert "✗ half < 0.1 = 0.5 < 0.1" in proc.stdout and "error: ClaimFailed" in proc.stdout
+    assert all(r["seconds"] > 0 for r in summary["notebooks"])
+
+
+def test_render_writes_executed_notebooks_html_and_decks(cli_run):
+    _, out = cli_run
+    for name in ("01_passes", "02_fails", "03_after"):
+        assert {f"{name}.ipynb", f"{name}.html", f"{name}.slides.html"} <= {p.name for p in out.iterdir()}
+    executed = nbformat.read(out / "01_passes.ipynb", as_version=4)
+    assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
+    failed = nbformat.read(out / "02_fails.ipynb", as_version=4)
+    assert failed.cells[1].outputs[-1].output_type == "error" and failed.cells[2].outputs == []
+    assert "<img" in (out / "01_passes.html").read_text(encoding="utf-8")
+    assert "reveal" in (out / "01_passes.slides.html").read_text(encoding="utf-8").lower()
+
+
+def test_only_selects_notebooks_by_prefix(tiny_course):
+    assert [p.name for p in render.find_notebooks(tiny_course, ["03"])] == ["03_after.ipynb"]
+    assert [p.name for p in render.find_notebooks(tiny_course)] == ["01_passes.ipynb", "02_fails.ipynb", "03_after.ipynb"]
+    with pytest.raises(ValueError, match="matches --only"):
+        render.find_notebooks(tiny_course, ["99"])
+
+
+def test_kernel_env_sets_the_mode_and_leaves_matplotlib_to_the_kernel(monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    assert render.kernel_env(True, REPO)["LECTURELIB_FAST"] == "1"
+    env = render.kernel_env(False, REPO)
+    assert env["LECTURELIB_FAST"] == "0" and "MPLBACKEND" not in env
+    assert str(REPO) in env["PYTHONPATH"].split(os.pathsep)
+
+
+def test_static_copy_keeps_the_png_fallback_and_drops_widget_views():
+    nb = new_notebook(metadata={"widgets": {"state": {}}})
+    cell = new_code_cell("live")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        render.WIDGET_VIEW: {"model_id": "x", "version_major": 2, "version_minor": 0},
+        "image/png": "iVBORw0KGgo=", "text/plain": "VBox()"})]
+    nb.cells.append(cell)
+    static = render.static_copy(nb)
+    assert set(static.cells[0].outputs[0].data) == {"image/png", "text/plain"}
+    assert "widgets" not in static.metadata and render.WIDGET_VIEW in nb.cells[0].outputs[0].data
+
+
+def test_unknown_command_prints_usage():
+    proc = subprocess.run([sys.executable, "-m", "lecturelib", "paint"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 2 and "render" in proc.stderr
+
+
+# The committed course: every notebook presents as a deck and is committed clean.
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.name for p in COURSE])
+def test_notebook_is_committed_clean_with_slideshow_metadata(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    for i, cell in enumerate(nb.cells):
+        slide_type = cell.metadata.get("slideshow", {}).get("slide_type")
+        assert slide_type in SLIDE_TYPES, f"cell {i} has slideshow slide_type {slide_type!r}"
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"cell {i} has outputs"
+    assert nb.cells[0].metadata["slideshow"]["slide_type"] == "slide", "the title cell opens the deck"
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.name for p in COURSE])
+def test_notebook_builds_a_slide_deck(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    deck = tmp_path / "deck.slides.html"
+    render.export_slides(nb, deck)
+    html = deck.read_text(encoding="utf-8")
+    slides = sum(c.metadata["slideshow"]["slide_type"] == "slide" for c in nb.cells)
+    assert html.count("<section") >= slides >= 2, "a deck needs a title slide and at least one section"
