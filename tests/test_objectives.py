@@ -1,0 +1,111 @@
+"""The objectives against independent references: torch.distributions and closed forms."""
+import math
+
+import pytest
+import torch
+from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
+
+from lecturelib import models, objectives
+
+
+def test_kl_matches_torch_distributions():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(16, 5), torch.randn(16, 5)
+    q = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+    p = Independent(Normal(torch.zeros(5), torch.ones(5)), 1)
+    torch.testing.assert_close(objectives.kl_to_standard_normal(mu, logvar), kl_divergence(q, p))
+
+
+def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
+    zeros = torch.zeros(3, 4)
+    assert torch.allclose(objectives.kl_to_standard_normal(zeros, zeros), torch.zeros(3))
+    assert (objectives.kl_to_standard_normal(zeros + 0.1, zeros) > 0).all()
+
+
+def test_gaussian_log_likelihood_matches_torch_distributions():
+    torch.manual_seed(1)
+    x, mean, logvar = torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28), torch.randn(8, 1, 28, 28)
+    ref = Normal(mean, torch.exp(0.5 * logvar)).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(objectives.gaussian_log_likelihood(x, mean, logvar), ref)
+
+
+def test_bernoulli_log_likelihood_matches_torch_distributions_on_binary_data():
+    torch.manual_seed(2)
+    x, logits = (torch.rand(8, 1, 28, 28) > 0.5).float(), 3 * torch.randn(8, 1, 28, 28)
+    ref = Bernoulli(logits=logits).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(objectives.bernoulli_log_likelihood(x, logits), ref)
+
+
+def test_normal_log_densities_match_torch_distributions():
+    torch.manual_seed(3)
+    z, mu, logvar = torch.randn(7, 3), torch.randn(7, 3), torch.randn(7, 3)
+    torch.testing.assert_close(objectives.normal_log_density(z, mu, logvar),
+                               Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1))
+    torch.testing.assert_close(objectives.standard_normal_log_density(z), Normal(0.0, 1.0).log_prob(z).sum(-1))
+
+
+def test_reconstruction_error_is_the_squared_norm():
+    x, x_hat = torch.zeros(2, 1, 28, 28), torch.zeros(2, 1, 28, 28)
+    x_hat[0, 0, 0, :3] = torch.tensor([1.0, 2.0, 2.0])
+    torch.testing.assert_close(objectives.reconstruction_error(x, x_hat), torch.tensor([9.0, 0.0]))
+
+
+def test_reparameterize_has_the_right_moments_and_gradients():
+    torch.manual_seed(4)
+    mu = torch.full((200_000, 1), 1.5, requires_grad=True)
+    logvar = torch.full((200_000, 1), math.log(4.0), requires_grad=True)
+    z = objectives.reparameterize(mu, logvar)
+    assert abs(z.mean().item() - 1.5) < 0.02 and abs(z.std().item() - 2.0) < 0.02
+    z.mean().backward()  # d E[z] / d mu = 1 per element on average
+    assert torch.allclose(mu.grad.sum(), torch.tensor(1.0))
+
+
+def _elbo_by_monte_carlo(model, x, samples):
+    """An independent ELBO: E_q[log p(x|z) + log p(z) - log q(z|x)] with torch.distributions, averaged."""
+    mu, logvar = model.encode(x)
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    z = q.sample((samples,))                                     # (S, N, d)
+    logits = model.decode(z.reshape(-1, z.shape[-1])).view(samples, *x.shape)
+    log_px_z = Bernoulli(logits=logits).log_prob(x.expand_as(logits)).flatten(2).sum(-1)
+    log_pz = Normal(0.0, 1.0).log_prob(z).sum(-1)
+    return (log_px_z + log_pz - q.log_prob(z).sum(-1)).mean(0)
+
+
+def test_elbo_matches_an_independent_monte_carlo_estimate():
+    torch.manual_seed(5)
+    model = models.VAE(latent_dim=3, hidden_dim=32)
+    x = (torch.rand(4, 1, 28, 28) > 0.7).float()
+    with torch.no_grad():
+        ours = torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(4000)]).mean(0)
+        ref = _elbo_by_monte_carlo(model, x, 4000)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=0.5)
+
+
+def test_elbo_terms_add_up_and_vae_loss_is_their_batch_mean():
+    torch.manual_seed(6)
+    model = models.VAE(latent_dim=2, hidden_dim=16, likelihood="gaussian")
+    x = torch.rand(5, 1, 28, 28)
+    torch.manual_seed(7)
+    terms = objectives.elbo(model, x)
+    torch.testing.assert_close(terms["elbo"], terms["recon"] - terms["kl"])
+    torch.manual_seed(7)
+    loss = objectives.vae_loss(model, x)
+    torch.testing.assert_close(loss["loss"], -terms["elbo"].mean())
+
+
+def test_iwae_bound_is_at_least_the_elbo_and_grows_with_k():
+    torch.manual_seed(8)
+    model = models.VAE(latent_dim=2, hidden_dim=16)
+    x = (torch.rand(6, 1, 28, 28) > 0.8).float()
+    with torch.no_grad():
+        elbo = torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(300)]).mean(0)
+        iwae_1 = torch.stack([objectives.iwae_bound(model, x, 1) for _ in range(300)]).mean(0)
+        iwae_50 = torch.stack([objectives.iwae_bound(model, x, 50) for _ in range(30)]).mean(0)
+    torch.testing.assert_close(iwae_1, elbo, rtol=0, atol=2.0)  # k = 1 is the ELBO
+    assert (iwae_50 > elbo).all()
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True])
+def test_iwae_bound_rejects_bad_k(k):
+    with pytest.raises(ValueError, match="k must be"):
+        objectives.iwae_bound(models.VAE(2, 8), torch.rand(2, 1, 28, 28), k)
