@@ -98,15 +98,22 @@ def export_html(nb, path: Path) -> None:
     path.write_text(body, encoding="utf-8")
 
 
-def export_slides(nb, path: Path) -> None:
-    """A reveal.js deck, one slide per cell's slideshow metadata (as `jupyter nbconvert --to slides`)."""
+def export_slides(nb, path: Path, reveal_url: str | None = None) -> None:
+    """A reveal.js deck, one slide per cell's slideshow metadata (as `jupyter nbconvert --to slides`).
+
+    Tall slides scroll. reveal.js comes from a CDN unless `reveal_url` names another copy (a folder or URL).
+    """
     from nbconvert import SlidesExporter
 
-    body, _ = SlidesExporter().from_notebook_node(static_copy(nb))
+    exporter = SlidesExporter(reveal_scroll=True)
+    if reveal_url:
+        exporter.reveal_url_prefix = reveal_url
+    body, _ = exporter.from_notebook_node(static_copy(nb))
     path.write_text(body, encoding="utf-8")
 
 
-def run_notebook(path: Path, out: Path, *, fast: bool, slides: bool, timeout: int) -> Result:
+def run_notebook(path: Path, out: Path, *, fast: bool, slides: bool, timeout: int,
+                 reveal_url: str | None = None) -> Result:
     """Execute one notebook (cwd = its folder) and write <out>/<name>.ipynb, .html (and .slides.html)."""
     from nbclient import NotebookClient
 
@@ -134,7 +141,7 @@ def run_notebook(path: Path, out: Path, *, fast: bool, slides: bool, timeout: in
     export_html(nb, targets["html"])
     if slides:
         targets["slides"] = out / f"{path.stem}.slides.html"
-        export_slides(nb, targets["slides"])
+        export_slides(nb, targets["slides"], reveal_url)
     result.files = {kind: str(p) for kind, p in targets.items()}
     return result
 
@@ -157,7 +164,8 @@ def format_summary(results: list[Result], fast: bool) -> str:
 
 
 def render(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build", *, fast: bool | None = None, slides: bool = False,
-           only: list[str] | None = None, timeout: int = 900, echo=None) -> list[Result]:
+           only: list[str] | None = None, timeout: int = 900, reveal_url: str | None = None,
+           echo=None) -> list[Result]:
     """Execute the course's notebooks in order into `out`; write out/summary.json and echo the summary table.
 
     `fast=None` follows $LECTURELIB_FAST; `echo` (default: print, flushed) receives progress and the summary.
@@ -175,7 +183,7 @@ def render(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build", *, fast:
     results = []
     for path in paths:
         echo(f"running {path.name} ...")
-        result = run_notebook(path, out, fast=fast, slides=slides, timeout=timeout)
+        result = run_notebook(path, out, fast=fast, slides=slides, timeout=timeout, reveal_url=reveal_url)
         echo(f"  {'pass' if result.ok else 'FAIL'} in {result.seconds:.1f} s" + (f": {result.error}" if result.error else ""))
         results.append(result)
     summary = {"mode": "fast" if fast else "full", "passed": all(r.ok for r in results),
@@ -198,11 +206,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="render only notebooks whose name starts with PREFIX (repeatable), e.g. --only 03")
     parser.add_argument("--out", type=Path, default=REPO / "build", help="output folder (default: build/)")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="notebooks folder (default: notebooks/)")
+    parser.add_argument("--reveal-url", metavar="PREFIX",
+                        help="where the decks load reveal.js from (default: a CDN), e.g. a local copy for offline rooms")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default: 900)")
     args = parser.parse_args(argv)
     try:
         results = render(args.notebooks, args.out, fast=args.fast, slides=args.slides, only=args.only,
-                         timeout=args.timeout)
+                         timeout=args.timeout, reveal_url=args.reveal_url)
     except (FileNotFoundError, ValueError) as error:
         print(f"render: {error}", file=sys.stderr)
         return 2

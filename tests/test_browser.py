@@ -114,33 +114,55 @@ def _png_differs(a: bytes, b: bytes) -> bool:
     return int((np.abs(pa - pb) > 16).sum()) > 50  # more than a few anti-aliased pixels
 
 
-def run_and_move_slider(browser, lab, notebook: str, stem: str, timeout_s: float = 100) -> dict:
-    """Open `notebook` in JupyterLab, run all cells, move the first slider; return what was seen."""
+# The code cells' prompts of the notebook on show.
+_PROMPTS = "[...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]"
+
+
+def _dismiss_kernel_dialog(page) -> None:
+    """Answer "Select Kernel" with the notebook's own kernel (python3), if JupyterLab asks."""
+    select = page.locator('.jp-Dialog button:has-text("Select")')
+    if select.count():
+        select.first.click()
+
+
+def run_and_move_slider(browser, lab, notebook: str, stem: str, timeout_s: float = 300) -> dict:
+    """Open `notebook` in JupyterLab, run all cells, move the first slider; return what was seen.
+
+    `timeout_s` bounds the whole run (fast mode takes well under a minute on an idle machine; CI boxes are not idle).
+    """
     base, token = lab
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{base}/lab/tree/{notebook}?token={token}")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
-        select_kernel = page.locator('.jp-Dialog button:has-text("Select")')
-        if select_kernel.count():  # older settings may still ask which kernel: the notebook's own, python3
-            select_kernel.first.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
-        page.locator('.lm-Menu-item:has(.lm-Menu-itemLabel:text-is("Run All Cells"))').first.click()
+        # A workspace of its own, reset: only this notebook open, whatever an earlier test left in the lab.
+        page.goto(f"{base}/lab/workspaces/{stem}/tree/{notebook}?reset&token={token}")
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+        _dismiss_kernel_dialog(page)
+        page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\|\s*Idle")).first.wait_for(timeout=60_000)
+        for attempt in range(3):  # a Run All sent while the kernel still connects can be lost: send it again
+            _dismiss_kernel_dialog(page)
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
+            page.locator('.lm-Menu-item:has(.lm-Menu-itemLabel:text-is("Run All Cells"))').first.click()
+            try:
+                page.wait_for_function(f"() => {_PROMPTS}.some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))",
+                                       timeout=20_000, polling=250)
+                break
+            except Exception:
+                if attempt == 2:
+                    page.screenshot(path=str(SHOTS / f"{stem}-ran.png"), full_page=True)
+                    raise
         # Every code cell numbered ([1], [2], ...): the whole notebook ran.
         try:
-            page.wait_for_function(
-                """() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
-                          return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }""",
-                timeout=timeout_s * 1000, polling=500)
+            page.wait_for_function(f"() => {{ const p = {_PROMPTS}; return p.length > 0 && "
+                                   "p.every(e => /\\[\\d+\\]/.test(e.textContent)); }",
+                                   timeout=timeout_s * 1000, polling=500)
         finally:
             page.screenshot(path=str(SHOTS / f"{stem}-ran.png"), full_page=True)
         errors = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]:has-text("Traceback"), '
                               '.jp-OutputArea-output:has-text("Traceback (most recent call last)")')
         assert errors.count() == 0, f"a cell failed in the browser: {errors.first.inner_text()[:800]}"
 
-        area = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
+        area = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output:has(.widget-slider)").first
         area.wait_for(timeout=30_000)
         figure = area.locator(".widget-output").first
         figure.locator("img").first.wait_for(timeout=30_000)

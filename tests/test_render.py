@@ -144,3 +144,12 @@ def test_notebook_builds_a_slide_deck(path, tmp_path):
     html = deck.read_text(encoding="utf-8")
     slides = sum(c.metadata["slideshow"]["slide_type"] == "slide" for c in nb.cells)
     assert html.count("<section") >= slides >= 2, "a deck needs a title slide and at least one section"
+
+
+def test_decks_can_load_reveal_from_a_local_copy(tmp_path):
+    nb = nbformat.read(write_notebook(tmp_path / "01_deck.ipynb", "1 + 1"), as_version=4)
+    render.export_slides(nb, tmp_path / "cdn.html")
+    render.export_slides(nb, tmp_path / "local.html", reveal_url="reveal.js")
+    assert "unpkg.com/reveal.js" in (tmp_path / "cdn.html").read_text(encoding="utf-8")
+    local = (tmp_path / "local.html").read_text(encoding="utf-8")
+    assert 'href="reveal.js/dist/reveal.css"' in local and "unpkg.com/reveal.js" not in local
