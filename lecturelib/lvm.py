@@ -207,18 +207,6 @@ def kl_to_posterior(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log
     return gaussian_kl(m, torch.diag_embed(torch.exp(2 * log_s)), post_mean, post_cov)
 
 
-def elbo_samples(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor, n: int,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """n single-sample ELBO estimates log p_theta(x, z_i) - log q_phi(z_i), z_i ~ q_phi.  x (p,), m (d,) -> (n,)
-
-    Their mean is the Monte Carlo ELBO; their standard deviation / sqrt(n) its standard error.
-    """
-    x, m, log_s = _check_q(model, x, m, log_s)
-    eps = torch.randn(_positive_int(n, "n"), model.latent_dim, generator=generator, dtype=m.dtype, device=m.device)
-    z = m + torch.exp(log_s) * eps
-    return model.log_joint(x, z) - log_q(z, m, log_s)
-
-
 def iwae_bound(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor, k: int,
                repeats: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
     """Importance-weighted bound log 1/k Σ_i p_theta(x, z_i) / q_phi(z_i), z_i ~ q_phi (Burda et al. 2016).
