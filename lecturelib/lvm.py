@@ -1,0 +1,281 @@
+"""Latent-variable models with exact answers: a linear-Gaussian p_theta(x, z) whose marginal p_theta(x) and posterior
+p_theta(z|x) are closed-form, so the ELBO, its KL gap, the IWAE bound and gradient estimators can be checked against truth.
+
+The variational family is q_phi(z) = N(z; m, diag s²) with phi = (m, log s), for one observation x.
+Exact answers need float64; the model keeps W's dtype and device and casts its inputs to them.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .objectives import LOG_2PI, normal_log_density, standard_normal_log_density
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _last_dim(t: torch.Tensor, size: int, name: str) -> None:
+    if t.dim() == 0 or t.shape[-1] != size:
+        raise ValueError(f"{name} must have shape (..., {size}), got {tuple(t.shape)}")
+
+
+class LinearGaussian:
+    """The linear-Gaussian latent-variable model (probabilistic PCA, Tipping & Bishop 1999):
+
+        p(z) = N(z; 0, I_d),   p_theta(x|z) = N(x; W z + b, sigma² I_p),
+    so  p_theta(x) = N(x; b, W Wᵀ + sigma² I_p)  and  p_theta(z|x) = N(z; Σ Wᵀ (x - b) / sigma², Σ),
+    with Σ = (I_d + Wᵀ W / sigma²)⁻¹.
+
+    W: (p, d), b: (p,), sigma: float > 0. Methods broadcast over leading dimensions: x (..., p), z (..., d).
+    """
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, sigma: float):
+        if not isinstance(W, torch.Tensor) or W.dim() != 2 or not W.is_floating_point():
+            raise TypeError(f"W must be a floating-point tensor of shape (p, d), got {W!r:.80}")
+        if not isinstance(b, torch.Tensor) or tuple(b.shape) != (W.shape[0],):
+            raise ValueError(f"b must be a tensor of shape ({W.shape[0]},), got {getattr(b, 'shape', type(b))}")
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+            raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+        self.W, self.b, self.sigma = W, b.to(W), float(sigma)
+
+    @classmethod
+    def random(cls, latent_dim: int, data_dim: int, sigma: float = 1.0, *, scale: float = 1.0,
+               diagonal_posterior: bool = False, generator: torch.Generator | None = None,
+               dtype: torch.dtype = torch.float64) -> "LinearGaussian":
+        """A random model: W with N(0, scale²) entries, b ~ N(0, I).
+
+        diagonal_posterior=True makes W's columns orthogonal (W = Q diag(norms)), so Wᵀ W and hence the posterior
+        covariance Σ are diagonal: the case where a mean-field q_phi can match p_theta(z|x) exactly (needs p ≥ d).
+        """
+        d, p = _positive_int(latent_dim, "latent_dim"), _positive_int(data_dim, "data_dim")
+        W = scale * torch.randn(p, d, generator=generator, dtype=dtype)
+        if diagonal_posterior:
+            if p < d:
+                raise ValueError(f"diagonal_posterior needs data_dim >= latent_dim, got {p} < {d}")
+            Q, _ = torch.linalg.qr(W)  # (p, d) orthonormal columns
+            W = Q * W.norm(dim=0)      # orthogonal columns with the random matrix's column norms
+        b = torch.randn(p, generator=generator, dtype=dtype)
+        return cls(W, b, sigma)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.W.shape[1]
+
+    @property
+    def data_dim(self) -> int:
+        return self.W.shape[0]
+
+    def _as(self, t, size: int, name: str) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=self.W.dtype, device=self.W.device)
+        _last_dim(t, size, name)
+        return t
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ancestral sampling z ~ p(z), x ~ p_theta(x|z).  -> x (n, p), z (n, d)"""
+        n = _positive_int(n, "n")
+        z = torch.randn(n, self.latent_dim, generator=generator, dtype=self.W.dtype, device=self.W.device)
+        noise = torch.randn(n, self.data_dim, generator=generator, dtype=self.W.dtype, device=self.W.device)
+        # x = W z + b + sigma ε
+        return z @ self.W.T + self.b + self.sigma * noise, z
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) = log N(z; 0, I).  (..., d) -> (...)"""
+        return standard_normal_log_density(self._as(z, self.latent_dim, "z"))
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p_theta(x|z) = log N(x; W z + b, sigma² I).  x (..., p), z (..., d) -> (...), broadcast"""
+        x, z = self._as(x, self.data_dim, "x"), self._as(z, self.latent_dim, "z")
+        mean = z @ self.W.T + self.b  # (..., d) -> (..., p)
+        # -1/2 Σ_i [log 2π sigma² + (x_i - (Wz + b)_i)² / sigma²]
+        return -0.5 * (LOG_2PI + 2 * math.log(self.sigma) + (x - mean).pow(2) / self.sigma**2).sum(-1)
+
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p_theta(x, z) = log p_theta(x|z) + log p(z).  x (..., p), z (..., d) -> (...)"""
+        return self.log_likelihood(x, z) + self.log_prior(z)
+
+    def marginal_covariance(self) -> torch.Tensor:
+        """Cov[x] = W Wᵀ + sigma² I.  -> (p, p)"""
+        return self.W @ self.W.T + self.sigma**2 * torch.eye(self.data_dim, dtype=self.W.dtype, device=self.W.device)
+
+    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact log p_theta(x) = log N(x; b, W Wᵀ + sigma² I).  (..., p) -> (...)"""
+        x = self._as(x, self.data_dim, "x")
+        L = torch.linalg.cholesky(self.marginal_covariance())
+        # Mahalanobis term ||L⁻¹(x - b)||², with C = L Lᵀ
+        white = torch.linalg.solve_triangular(L, (x - self.b).unsqueeze(-1), upper=False).squeeze(-1)
+        log_det = 2 * torch.log(torch.diagonal(L)).sum()
+        return -0.5 * (self.data_dim * LOG_2PI + log_det + white.pow(2).sum(-1))
+
+    def posterior_precision(self) -> torch.Tensor:
+        """Λ = Σ⁻¹ = I + Wᵀ W / sigma², the same for every x.  -> (d, d)"""
+        eye = torch.eye(self.latent_dim, dtype=self.W.dtype, device=self.W.device)
+        return eye + self.W.T @ self.W / self.sigma**2
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact p_theta(z|x) = N(mean, cov) by Bayes' rule.  x (..., p) -> mean (..., d), cov (d, d)"""
+        x = self._as(x, self.data_dim, "x")
+        cov = torch.cholesky_inverse(torch.linalg.cholesky(self.posterior_precision()))
+        # mean = Σ Wᵀ (x - b) / sigma²   (Σ symmetric, so rows: (x - b) W Σ / sigma²)
+        mean = (x - self.b) @ self.W @ cov / self.sigma**2
+        return mean, cov
+
+    def naive_log_marginal(self, x: torch.Tensor, n: int, repeats: int = 1,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+        """The naive Monte Carlo estimate log 1/n Σ_i p_theta(x|z_i), z_i ~ p(z), `repeats` independent times.
+
+        x: (p,) -> (repeats,). Computed in log space and in chunks, so n can be large.
+        """
+        x = self._as(x, self.data_dim, "x")
+        n, repeats = _positive_int(n, "n"), _positive_int(repeats, "repeats")
+        if x.dim() != 1:
+            raise ValueError(f"x must be one observation of shape ({self.data_dim},), got {tuple(x.shape)}")
+        chunk = max(1, 2**22 // (repeats * (self.data_dim + self.latent_dim)))
+        total = torch.full((repeats,), -math.inf, dtype=self.W.dtype, device=self.W.device)
+        for start in range(0, n, chunk):
+            size = min(chunk, n - start)
+            z = torch.randn(repeats, size, self.latent_dim, generator=generator, dtype=self.W.dtype,
+                            device=self.W.device)
+            total = torch.logaddexp(total, torch.logsumexp(self.log_likelihood(x, z), dim=1))
+        # log 1/n Σ_i p(x|z_i)
+        return total - math.log(n)
+
+
+# ---- the variational family q_phi(z) = N(z; m, diag s²), phi = (m, log s) ----
+
+def log_q(z: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
+    """log q_phi(z) = log N(z; m, diag s²).  z, m, log_s: (..., d), broadcast -> (...)"""
+    return normal_log_density(z, m, 2 * log_s)  # logvar = log s² = 2 log s
+
+
+def _check_q(model: LinearGaussian, x, m, log_s) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if not isinstance(model, LinearGaussian):
+        raise TypeError(f"model must be a LinearGaussian, got {type(model).__name__}")
+    return (model._as(x, model.data_dim, "x"), model._as(m, model.latent_dim, "m"),
+            model._as(log_s, model.latent_dim, "log_s"))
+
+
+def gaussian_kl(mean0: torch.Tensor, cov0: torch.Tensor, mean1: torch.Tensor, cov1: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean0, cov0) || N(mean1, cov1)) between full-covariance Gaussians.
+
+    mean: (..., d), cov: (..., d, d), broadcast -> (...).
+    """
+    if cov0.shape[-2:] != cov1.shape[-2:] or cov0.shape[-1] != mean0.shape[-1] or mean0.shape[-1] != mean1.shape[-1]:
+        raise ValueError(f"shapes do not match: mean0 {tuple(mean0.shape)}, cov0 {tuple(cov0.shape)}, "
+                         f"mean1 {tuple(mean1.shape)}, cov1 {tuple(cov1.shape)}")
+    d = mean0.shape[-1]
+    L1 = torch.linalg.cholesky(cov1)
+    # KL = 1/2 [tr(Σ1⁻¹ Σ0) + (μ1 - μ0)ᵀ Σ1⁻¹ (μ1 - μ0) - d + log det Σ1 - log det Σ0]
+    trace = torch.cholesky_solve(cov0, L1).diagonal(dim1=-2, dim2=-1).sum(-1)
+    white = torch.linalg.solve_triangular(L1, (mean1 - mean0).unsqueeze(-1), upper=False).squeeze(-1)
+    log_det1 = 2 * torch.log(torch.diagonal(L1, dim1=-2, dim2=-1)).sum(-1)
+    log_det0 = torch.linalg.slogdet(cov0)[1]
+    return 0.5 * (trace + white.pow(2).sum(-1) - d + log_det1 - log_det0)
+
+
+def expected_log_likelihood(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor,
+                            log_s: torch.Tensor) -> torch.Tensor:
+    """E_q[log p_theta(x|z)] in closed form.  x (..., p), m, log_s (..., d) -> (...)"""
+    x, m, log_s = _check_q(model, x, m, log_s)
+    residual = x - (m @ model.W.T + model.b)  # (..., p)
+    # E_q ||x - Wz - b||² = ||x - Wm - b||² + Σ_j s_j² ||W_:j||²
+    spread = (torch.exp(2 * log_s) * model.W.pow(2).sum(0)).sum(-1)
+    return -0.5 * (model.data_dim * (LOG_2PI + 2 * math.log(model.sigma))
+                   + (residual.pow(2).sum(-1) + spread) / model.sigma**2)
+
+
+def kl_to_prior(m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
+    """KL(q_phi(z) || p(z)) with p(z) = N(0, I).  (..., d) -> (...)"""
+    # KL = 1/2 Σ_j (m_j² + s_j² - 1 - log s_j²)   (Kingma & Welling 2014, appendix B)
+    return 0.5 * (m.pow(2) + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1)
+
+
+def elbo(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
+    """ELBO(x; theta, phi) = E_q[log p_theta(x|z)] - KL(q_phi(z) || p(z)), in closed form.  -> (...)"""
+    x, m, log_s = _check_q(model, x, m, log_s)
+    return expected_log_likelihood(model, x, m, log_s) - kl_to_prior(m, log_s)
+
+
+def kl_to_posterior(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
+    """KL(q_phi(z) || p_theta(z|x)), the gap log p_theta(x) - ELBO, in closed form.  -> (...)"""
+    x, m, log_s = _check_q(model, x, m, log_s)
+    post_mean, post_cov = model.posterior(x)
+    return gaussian_kl(m, torch.diag_embed(torch.exp(2 * log_s)), post_mean, post_cov)
+
+
+def iwae_bound(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor, k: int,
+               repeats: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Importance-weighted bound log 1/k Σ_i p_theta(x, z_i) / q_phi(z_i), z_i ~ q_phi (Burda et al. 2016).
+
+    x (p,), m, log_s (d,) -> (repeats,) independent draws of the bound. Its mean is ≤ log p_theta(x), equals the
+    ELBO at k = 1, is non-decreasing in k and tends to log p_theta(x) as k -> ∞.
+    """
+    x, m, log_s = _check_q(model, x, m, log_s)
+    k, repeats = _positive_int(k, "k"), _positive_int(repeats, "repeats")
+    eps = torch.randn(repeats, k, model.latent_dim, generator=generator, dtype=m.dtype, device=m.device)
+    z = m + torch.exp(log_s) * eps  # (repeats, k, d)
+    # log w_i = log p(x, z_i) - log q(z_i)
+    log_w = model.log_joint(x, z) - log_q(z, m, log_s)
+    # log 1/k Σ_i w_i
+    return torch.logsumexp(log_w, dim=1) - math.log(k)
+
+
+def mean_field_optimum(model: LinearGaussian, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best diagonal q_phi for a Gaussian posterior N(μ, Λ⁻¹): m = μ, s_j² = 1 / Λ_jj (Bishop 2006, §10.1.2).
+
+    It minimises KL(q || p_theta(z|x)) over diagonal Gaussians; the minimal KL is 1/2 log(Π_j Λ_jj / det Λ), zero
+    exactly when the posterior is diagonal.  x (..., p) -> m (..., d), log_s (d,)
+    """
+    mean, _ = model.posterior(x)
+    # log s_j = -1/2 log Λ_jj
+    return mean, -0.5 * torch.log(torch.diagonal(model.posterior_precision()))
+
+
+def _per_sample_params(m: torch.Tensor, log_s: torch.Tensor, repeats: int, n: int):
+    """One copy of (m, log s) per sample, (repeats, n, d) each, so one backward gives every per-sample gradient."""
+    shape = (repeats, n, m.shape[-1])
+    return (m.detach().expand(shape).clone().requires_grad_(True),
+            log_s.detach().expand(shape).clone().requires_grad_(True))
+
+
+def score_function_gradient(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor, n: int,
+                            repeats: int = 1, generator: torch.Generator | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The score-function (REINFORCE) estimate of ∇_phi ELBO with n samples, `repeats` independent times.
+
+    ∇_phi E_q[f(z)] = E_q[f(z) ∇_phi log q_phi(z)] with f = log p_theta(x, z) - log q_phi(z) (the extra term
+    E_q[∇_phi f] = -E_q[∇_phi log q_phi] is zero). x (p,), m, log_s (d,) -> grads wrt m and log s, (repeats, d) each.
+    """
+    x, m, log_s = _check_q(model, x, m, log_s)
+    n, repeats = _positive_int(n, "n"), _positive_int(repeats, "repeats")
+    m_i, log_s_i = _per_sample_params(m, log_s, repeats, n)
+    with torch.no_grad():  # z is a sample: no gradient flows through it
+        z = m_i + torch.exp(log_s_i) * torch.randn(m_i.shape, generator=generator, dtype=m.dtype, device=m.device)
+        f = model.log_joint(x, z) - log_q(z, m_i, log_s_i)
+    with torch.enable_grad():
+        # surrogate whose gradient is f(z) ∇_phi log q_phi(z)
+        (f * log_q(z, m_i, log_s_i)).sum().backward()
+    return m_i.grad.mean(1), log_s_i.grad.mean(1)
+
+
+def reparameterized_gradient(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor, n: int,
+                             repeats: int = 1, generator: torch.Generator | None = None
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reparameterized estimate of ∇_phi ELBO with n samples, `repeats` independent times.
+
+    z = m + s ⊙ ε, ε ~ N(0, I), so ∇_phi E_q[f(z)] = E_ε[∇_phi f(m + s ⊙ ε)].
+    x (p,), m, log_s (d,) -> grads wrt m and log s, (repeats, d) each.
+    """
+    x, m, log_s = _check_q(model, x, m, log_s)
+    n, repeats = _positive_int(n, "n"), _positive_int(repeats, "repeats")
+    m_i, log_s_i = _per_sample_params(m, log_s, repeats, n)
+    eps = torch.randn(m_i.shape, generator=generator, dtype=m.dtype, device=m.device)
+    with torch.enable_grad():
+        # z = g(phi, ε) = m + s ⊙ ε
+        z = m_i + torch.exp(log_s_i) * eps
+        (model.log_joint(x, z) - log_q(z, m_i, log_s_i)).sum().backward()
+    return m_i.grad.mean(1), log_s_i.grad.mean(1)

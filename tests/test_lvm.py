@@ -1,0 +1,221 @@
+"""lvm: the linear-Gaussian model and the variational quantities, checked against independent references
+(torch.distributions, Gaussian conditioning, numerical integration, autograd of the closed-form ELBO)."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.distributions import MultivariateNormal, Normal, kl_divergence
+
+from lecturelib import lvm
+
+F64 = torch.float64
+seeds = st.integers(min_value=0, max_value=2**31 - 1)
+fast = settings(max_examples=15, deadline=None)
+
+
+def random_problem(seed: int, d: int = 3, p: int = 5, diagonal_posterior: bool = False):
+    """A random model, one observation x from it, and a random diagonal q (m, log_s)."""
+    g = torch.Generator().manual_seed(seed)
+    sigma = 0.3 + torch.rand(1, generator=g).item()
+    model = lvm.LinearGaussian.random(d, p, sigma, diagonal_posterior=diagonal_posterior, generator=g)
+    x = model.sample(1, generator=g)[0][0]
+    m = torch.randn(d, generator=g, dtype=F64)
+    log_s = torch.randn(d, generator=g, dtype=F64) - 0.5
+    return model, x, m, log_s, g
+
+
+def test_log_marginal_matches_torch_multivariate_normal():
+    model, _, _, _, g = random_problem(0, d=3, p=6)
+    x = torch.randn(7, 6, generator=g, dtype=F64) * 2
+    reference = MultivariateNormal(model.b, model.W @ model.W.T + model.sigma**2 * torch.eye(6, dtype=F64))
+    torch.testing.assert_close(model.log_marginal(x), reference.log_prob(x))
+
+
+def test_log_likelihood_and_prior_match_torch_normal():
+    model, x, _, _, g = random_problem(1)
+    z = torch.randn(4, 3, generator=g, dtype=F64)
+    expected = Normal(z @ model.W.T + model.b, model.sigma).log_prob(x).sum(-1)
+    torch.testing.assert_close(model.log_likelihood(x, z), expected)
+    torch.testing.assert_close(model.log_prior(z), Normal(0.0, 1.0).log_prob(z).sum(-1))
+
+
+def test_posterior_matches_gaussian_conditioning_of_the_joint():
+    # [z; x] is jointly Gaussian with Cov = [[I, Wᵀ], [W, W Wᵀ + σ² I]]; condition on x (Bishop 2006, eq. 2.81-2.82)
+    model, x, _, _, _ = random_problem(2, d=3, p=5)
+    W, C = model.W, model.W @ model.W.T + model.sigma**2 * torch.eye(5, dtype=F64)
+    gain = W.T @ torch.linalg.inv(C)  # (d, p)
+    mean, cov = model.posterior(x)
+    torch.testing.assert_close(mean, gain @ (x - model.b))
+    torch.testing.assert_close(cov, torch.eye(3, dtype=F64) - gain @ W)
+
+
+def test_posterior_and_marginal_match_numerical_integration_in_1d():
+    model, x, _, _, _ = random_problem(3, d=1, p=4)
+    z = torch.linspace(-12, 12, 200001, dtype=F64).unsqueeze(-1)  # (G, 1)
+    joint = model.log_joint(x, z).exp()  # p(x, z) on the grid
+    px = torch.trapezoid(joint, z[:, 0])
+    post = joint / px  # Bayes' rule
+    mean = torch.trapezoid(post * z[:, 0], z[:, 0])
+    var = torch.trapezoid(post * (z[:, 0] - mean) ** 2, z[:, 0])
+    exact_mean, exact_cov = model.posterior(x)
+    assert math.isclose(model.log_marginal(x).item(), px.log().item(), abs_tol=1e-8)
+    assert math.isclose(exact_mean.item(), mean.item(), abs_tol=1e-8)
+    assert math.isclose(exact_cov.item(), var.item(), rel_tol=1e-7)
+
+
+def test_samples_have_the_marginal_moments():
+    model, _, _, _, g = random_problem(4, d=2, p=3)
+    x, z = model.sample(200_000, generator=g)
+    assert z.shape == (200_000, 2)
+    torch.testing.assert_close(x.mean(0), model.b, atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(x.T), model.marginal_covariance(), atol=0.06, rtol=0.02)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    g = torch.Generator().manual_seed(5)
+    A, B = torch.randn(2, 4, 4, generator=g, dtype=F64)
+    cov0, cov1 = A @ A.T + 0.1 * torch.eye(4, dtype=F64), B @ B.T + 0.1 * torch.eye(4, dtype=F64)
+    mean0, mean1 = torch.randn(2, 4, generator=g, dtype=F64)
+    expected = kl_divergence(MultivariateNormal(mean0, cov0), MultivariateNormal(mean1, cov1))
+    torch.testing.assert_close(lvm.gaussian_kl(mean0, cov0, mean1, cov1), expected)
+
+
+def test_kl_to_prior_matches_torch_distributions():
+    _, _, m, log_s, _ = random_problem(6)
+    expected = kl_divergence(Normal(m, log_s.exp()), Normal(0.0, 1.0)).sum()
+    torch.testing.assert_close(lvm.kl_to_prior(m, log_s), expected)
+
+
+@fast
+@given(seeds)
+def test_log_marginal_is_elbo_plus_kl_to_posterior(seed):
+    model, x, m, log_s, _ = random_problem(seed)
+    total = lvm.elbo(model, x, m, log_s) + lvm.kl_to_posterior(model, x, m, log_s)
+    torch.testing.assert_close(total, model.log_marginal(x))
+
+
+@fast
+@given(seeds)
+def test_elbo_never_exceeds_log_marginal(seed):
+    model, x, m, log_s, _ = random_problem(seed)
+    assert lvm.elbo(model, x, m, log_s) <= model.log_marginal(x) + 1e-9
+
+
+@fast
+@given(seeds)
+def test_kl_to_posterior_is_nonnegative_and_zero_only_at_the_posterior(seed):
+    model, x, m, log_s, g = random_problem(seed, diagonal_posterior=True)
+    assert lvm.kl_to_posterior(model, x, m, log_s) >= 0
+    post_mean, post_cov = model.posterior(x)
+    exact_log_s = 0.5 * torch.log(torch.diagonal(post_cov))
+    assert abs(lvm.kl_to_posterior(model, x, post_mean, exact_log_s).item()) < 1e-10
+    nudge = 1e-2 * torch.randn(3, generator=g, dtype=F64)
+    assert lvm.kl_to_posterior(model, x, post_mean + nudge, exact_log_s) > 1e-7
+    assert lvm.kl_to_posterior(model, x, post_mean, exact_log_s + nudge) > 1e-7
+
+
+def test_closed_form_elbo_matches_monte_carlo():
+    model, x, m, log_s, g = random_problem(7)
+    z = m + log_s.exp() * torch.randn(200_000, 3, generator=g, dtype=F64)  # z_i ~ q
+    samples = model.log_joint(x, z) - Normal(m, log_s.exp()).log_prob(z).sum(-1)
+    standard_error = samples.std() / math.sqrt(len(samples))
+    assert abs(samples.mean() - lvm.elbo(model, x, m, log_s)) < 4 * standard_error
+
+
+def test_iwae_is_exact_with_the_posterior_as_proposal():
+    # with q = p(z|x) every weight p(x, z)/q(z) equals p(x), so the bound is log p(x) for every k
+    model, x, _, _, g = random_problem(8, diagonal_posterior=True)
+    mean, cov = model.posterior(x)
+    bound = lvm.iwae_bound(model, x, mean, 0.5 * torch.log(torch.diagonal(cov)), k=3, repeats=5, generator=g)
+    torch.testing.assert_close(bound, model.log_marginal(x).expand(5))
+
+
+@settings(max_examples=10, deadline=None)
+@given(seeds)
+def test_iwae_bound_rises_towards_log_marginal_with_k(seed):
+    model, x, m, log_s, g = random_problem(seed, d=2, p=3)
+    log_px = model.log_marginal(x).item()
+    means, errors = [], []
+    for k in (1, 4, 16, 64):
+        draws = lvm.iwae_bound(model, x, m, log_s, k, repeats=400, generator=g)
+        means.append(draws.mean().item())
+        errors.append(draws.std().item() / 20)
+    # a bound, and non-decreasing in k on average (within Monte Carlo error)
+    assert all(mean <= log_px + 4 * err for mean, err in zip(means, errors))
+    assert all(b >= a - 4 * (ea + eb) for a, b, ea, eb in zip(means, means[1:], errors, errors[1:]))
+    # k = 1 is the ELBO
+    assert abs(means[0] - lvm.elbo(model, x, m, log_s).item()) < 4 * errors[0]
+
+
+def test_iwae_bound_tends_to_log_marginal_for_large_k():
+    # an over-dispersed, off-centre proposal: a loose ELBO, but importance weights with light tails
+    model, x, _, _, g = random_problem(9, d=2, p=3)
+    m, log_s = lvm.mean_field_optimum(model, x)
+    m, log_s = m + 0.5, log_s + 0.7
+    log_px = model.log_marginal(x)
+    gap_1 = log_px - lvm.elbo(model, x, m, log_s)
+    gap_k = log_px - lvm.iwae_bound(model, x, m, log_s, 20_000, repeats=20, generator=g).mean()
+    assert gap_1 > 0.5
+    assert abs(gap_k) < 0.01 * gap_1
+
+
+def analytic_elbo_gradient(model, x, m, log_s):
+    m, log_s = m.clone().requires_grad_(True), log_s.clone().requires_grad_(True)
+    return torch.autograd.grad(lvm.elbo(model, x, m, log_s), (m, log_s))
+
+
+@pytest.mark.parametrize("estimator", [lvm.score_function_gradient, lvm.reparameterized_gradient])
+def test_gradient_estimators_are_unbiased(estimator):
+    model, x, m, log_s, g = random_problem(10)
+    grad_m, grad_log_s = estimator(model, x, m, log_s, n=8, repeats=20_000, generator=g)
+    for draws, exact in zip((grad_m, grad_log_s), analytic_elbo_gradient(model, x, m, log_s)):
+        standard_error = draws.std(0) / math.sqrt(draws.shape[0])
+        assert torch.all((draws.mean(0) - exact).abs() < 4.5 * standard_error), (draws.mean(0), exact)
+
+
+def test_reparameterized_gradient_has_much_lower_variance():
+    model, x, m, log_s, g = random_problem(11)
+    var = {est: torch.cat(est(model, x, m, log_s, n=4, repeats=2000, generator=g), -1).var(0).sum()
+           for est in (lvm.score_function_gradient, lvm.reparameterized_gradient)}
+    assert var[lvm.score_function_gradient] > 10 * var[lvm.reparameterized_gradient]
+
+
+@fast
+@given(seeds)
+def test_mean_field_optimum_maximises_elbo_over_diagonal_q(seed):
+    model, x, _, _, g = random_problem(seed)
+    m, log_s = mean_field_optimum = lvm.mean_field_optimum(model, x)
+    grad_m, grad_log_s = analytic_elbo_gradient(model, x, m, log_s)
+    assert grad_m.abs().max() < 1e-8 and grad_log_s.abs().max() < 1e-8
+    best = lvm.elbo(model, x, *mean_field_optimum)
+    for _ in range(5):
+        other = lvm.elbo(model, x, m + 0.1 * torch.randn(3, generator=g, dtype=F64),
+                         log_s + 0.1 * torch.randn(3, generator=g, dtype=F64))
+        assert other < best
+
+
+def test_naive_monte_carlo_converges_in_one_dimension():
+    model, x, _, _, g = random_problem(12, d=1, p=2)
+    estimate = model.naive_log_marginal(x, 200_000, repeats=4, generator=g)
+    assert estimate.shape == (4,)
+    torch.testing.assert_close(estimate, model.log_marginal(x).expand(4), atol=0.02, rtol=0)
+
+
+def test_arguments_are_validated():
+    model, x, m, log_s, _ = random_problem(13)
+    with pytest.raises(ValueError, match="sigma"):
+        lvm.LinearGaussian(model.W, model.b, 0.0)
+    with pytest.raises(ValueError, match="b must"):
+        lvm.LinearGaussian(model.W, model.b[:2], 1.0)
+    with pytest.raises(ValueError, match="x must"):
+        model.log_marginal(x[:2])
+    with pytest.raises(ValueError, match="m must"):
+        lvm.elbo(model, x, m[:2], log_s)
+    with pytest.raises(ValueError, match="k must"):
+        lvm.iwae_bound(model, x, m, log_s, k=0)
+    with pytest.raises(ValueError, match="diagonal_posterior"):
+        lvm.LinearGaussian.random(4, 2, diagonal_posterior=True)
+    with pytest.raises(TypeError, match="model"):
+        lvm.elbo("model", x, m, log_s)
