@@ -58,9 +58,19 @@ def report(tiny_root, tmp_path_factory):
 def test_json_holds_the_returned_report(report):
     returned, written, _ = report
     assert written == json.loads(json.dumps(returned))
-    assert set(written) >= {"date", "machine", "data", "targets", "devices", "notebooks", "notebook_totals"}
+    assert set(written) >= {"date", "machine", "data", "targets", "devices", "notebooks", "notebook_totals", "verdict"}
     assert written["data"]["train"] == 256 and written["data"]["test"] == 128
     assert written["machine"]["torch"] == torch.__version__ and written["machine"]["torch_threads"] == 1
+
+
+def test_verdict_checks_each_target_against_the_figures(report):
+    (cpu,) = report[1]["devices"]
+    verdict = {v["what"]: v for v in report[1]["verdict"]}
+    ratio = verdict["epoch speed-up at batch 128"]
+    assert ratio["value"] == cpu["epoch"]["ratio"] and ratio["met"] == (cpu["epoch"]["ratio"] >= 3.0)
+    loss = verdict["test -ELBO in the reference's wall time"]
+    assert loss["met"] == (cpu["budget"]["course"]["test_loss"] <= 100.0)
+    assert verdict["whole course in fast mode (s)"]["value"] == report[1]["notebook_totals"][0]["seconds"]
 
 
 def test_epoch_figures_are_positive_and_their_ratio_is_consistent(report):
