@@ -395,6 +395,7 @@ def _run(args: argparse.Namespace) -> dict:
     for device in _devices(args.device):
         result, model = bench_device(device, args, x_train, x_test)
         report["devices"].append(result)
+        _write(report, args.json)  # after each part, so a long run interrupted later keeps its figures so far
         if args.save is not None and model is not None and device == _devices(args.device)[0]:
             args.save.parent.mkdir(parents=True, exist_ok=True)
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, args.save)
@@ -406,6 +407,7 @@ def _run(args: argparse.Namespace) -> dict:
                 for path in paths:
                     print(f"[{device.type}] notebook {path.name} ({'fast' if fast else 'full'}) ...", flush=True)
                     timed.append(time_notebook(path, fast, device, args.data_root if args.limit is None else None))
+                    _write(report | {"notebooks": report["notebooks"] + timed}, args.json)
                 report["notebooks"].extend(timed)
                 report["notebook_totals"].append({"device": device.type, "mode": "fast" if fast else "full",
                                                   "notebooks": len(timed),
@@ -413,10 +415,15 @@ def _run(args: argparse.Namespace) -> dict:
     report["verdict"] = verdict(report)
     print_table(report)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+        _write(report, args.json)
         print(f"figures written to {args.json}")
     return report
+
+
+def _write(report: dict, path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
