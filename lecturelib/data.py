@@ -179,7 +179,9 @@ def load_mnist(split: str = "train", source: str | None = None, root: str | Path
 class Batches:
     """Shuffled mini-batches sliced from tensors already on the training device.
 
-    No DataLoader, no per-sample Python: each epoch permutes the whole tensors once and yields views.
+    No DataLoader, no per-sample Python: each epoch draws one permutation and gathers each batch's rows with
+    index_select (a batch is gathered while it is used, so it is still in cache for the forward pass, and the
+    whole data set is never copied); without shuffling the batches are views.
     tensors: same first dimension N; batch_size: int >= 1.
     """
 
@@ -200,13 +202,16 @@ class Batches:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
-        tensors = self.tensors
+        tensors, size = self.tensors, self.batch_size
         n = len(tensors[0])
-        if self.shuffle:
-            perm = torch.randperm(n, generator=self.generator, device="cpu").to(tensors[0].device)
-            tensors = tuple(t[perm] for t in tensors)
+        perm = (torch.randperm(n, generator=self.generator, device="cpu").to(tensors[0].device)
+                if self.shuffle else None)
         for i in range(len(self)):
-            batch = tuple(t[i * self.batch_size:(i + 1) * self.batch_size] for t in tensors)
+            if perm is None:
+                batch = tuple(t[i * size:(i + 1) * size] for t in tensors)
+            else:
+                rows = perm[i * size:(i + 1) * size]
+                batch = tuple(t.index_select(0, rows) for t in tensors)
             yield batch if len(batch) > 1 else batch[0]
 
 

@@ -6,6 +6,7 @@ evaluates on a held-out split each epoch, and can cache the trained weights in a
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -204,7 +205,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: in
     train_t = tuple(t.to(device) for t in train_t)
     batches = Batches(*train_t, batch_size=batch_size, shuffle=True)
     steps = len(batches)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = _adam(model, lr, weight_decay)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps)
                  if schedule == "onecycle" else None)
     history = History()
@@ -248,6 +249,18 @@ def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: in
     if key is not None:
         save_checkpoint(path, model, history, key)
     return history
+
+
+def _adam(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Adam, fused into one kernel per step where this torch and device allow it, else the multi-tensor version.
+
+    Same update rule either way; the fused step makes one pass over the weights instead of several (measured on
+    the course's VAE: about 15 % off a CPU epoch at batch 128, docs/benchmarks.md).
+    """
+    params = list(model.parameters())
+    with contextlib.suppress(RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 def _guard(finite: torch.Tensor, model: nn.Module, last_good: dict, epoch: int) -> None:
