@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import inspect
 import json
+import marshal
 import math
 import os
 import tempfile
@@ -139,12 +140,26 @@ def _fingerprint(tensors: tuple[torch.Tensor, ...]) -> list:
     return [[list(t.shape), str(t.dtype), round(float(t.double().sum()), 3)] for t in tensors]
 
 
-def _loss_id(loss_fn: Callable) -> str:
+def _source(fn: Callable) -> str:
+    """The function's source, or its compiled bytecode where the source is not available (e.g. exec)."""
     try:
-        source = inspect.getsource(loss_fn)
+        return inspect.getsource(fn)
     except (OSError, TypeError):
-        source = ""
-    return f"{getattr(loss_fn, '__qualname__', repr(loss_fn))}:{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+        code = getattr(fn, "__code__", None)
+        return marshal.dumps(code).hex() if code is not None else ""
+
+
+def _loss_id(loss_fn: Callable) -> str:
+    """The loss's name and a hash of its source and of the module-level functions it calls (e.g. a corruption),
+    so that editing either in a notebook retrains instead of reloading a stale cached model."""
+    sources = [_source(loss_fn)]
+    names = getattr(getattr(loss_fn, "__code__", None), "co_names", ())
+    for name in sorted(set(names)):
+        helper = getattr(loss_fn, "__globals__", {}).get(name)
+        if inspect.isfunction(helper):
+            sources.append(_source(helper))
+    digest = hashlib.sha256("\n".join(sources).encode()).hexdigest()[:12]
+    return f"{getattr(loss_fn, '__qualname__', repr(loss_fn))}:{digest}"
 
 
 @torch.inference_mode()
@@ -188,7 +203,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: in
     device = next(model.parameters()).device
     key = None
     if checkpoint is not None:
-        key = {"model": type(model).__name__, "config": getattr(model, "config", {}), "loss": _loss_id(loss_fn),
+        key = {"model": type(model).__name__, "config": getattr(model, "config", {}), "layers": repr(model),
+               "loss": _loss_id(loss_fn),
                "epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule,
                "weight_decay": weight_decay, "data": _fingerprint(train_t)}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
@@ -202,6 +218,18 @@ def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: in
             except CheckpointError as err:
                 print(f"{checkpoint}: cached model unusable ({err}); retraining")
 
+    # Train on a fork of the random generators, so that what the notebook draws next is the same whether the model
+    # was trained now or loaded from the cache.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        history = _train(model, loss_fn, train_t, test, epochs, batch_size, lr, schedule, weight_decay,
+                         checkpoint or type(model).__name__, progress, check_every, device)
+    if key is not None:
+        save_checkpoint(path, model, history, key)
+    return history
+
+
+def _train(model, loss_fn, train_t, test, epochs, batch_size, lr, schedule, weight_decay, name, progress,
+           check_every, device) -> History:
     train_t = tuple(t.to(device) for t in train_t)
     batches = Batches(*train_t, batch_size=batch_size, shuffle=True)
     steps = len(batches)
@@ -209,7 +237,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: in
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps)
                  if schedule == "onecycle" else None)
     history = History()
-    bar = _progress(epochs, checkpoint or type(model).__name__, progress)
+    bar = _progress(epochs, name, progress)
     model.train()
     try:
         for epoch in range(1, epochs + 1):
@@ -244,10 +272,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: in
     bar.close()
     summary = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.train.items())
     test_summary = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.test.items())
-    print(f"{checkpoint or type(model).__name__}: {epochs} epochs in {sum(history.seconds):.1f} s; "
+    print(f"{name}: {epochs} epochs in {sum(history.seconds):.1f} s; "
           f"train {summary}" + (f"; test {test_summary}" if test_summary else ""))
-    if key is not None:
-        save_checkpoint(path, model, history, key)
     return history
 
 

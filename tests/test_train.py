@@ -189,3 +189,25 @@ def test_infinite_loss_is_caught_at_the_end_of_the_epoch_too():
 def test_fit_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         train.fit(models.LinearAE(2), mse_loss, small_data(), progress=False, **kwargs)
+
+
+def test_what_follows_training_is_the_same_whether_trained_or_loaded(checkpoints_in_tmp):
+    x = small_data()
+    draws = []
+    for _ in range(2):  # first: trains and caches; second: loads from the cache
+        runtime.seed_everything(0)
+        ae = models.LinearAE(3)
+        train.fit(ae, mse_loss, x, epochs=1, batch_size=16, checkpoint="lin", progress=False)
+        draws.append(torch.rand(3))
+    assert torch.equal(draws[0], draws[1])
+
+
+def test_editing_a_helper_the_loss_calls_retrains(checkpoints_in_tmp):
+    namespace = {"objectives": objectives}
+    for body in ("return x", "return x.clamp(0, 0.5)"):
+        exec(f"def corrupt(x):\n    {body}\n"
+             "def loss(m, x):\n    return {'loss': objectives.reconstruction_error(x, m(corrupt(x))).mean()}\n",
+             namespace)
+        train.fit(models.LinearAE(2), namespace["loss"], small_data(), epochs=1, batch_size=16, checkpoint="dae",
+                  progress=False)
+    assert len(list(checkpoints_in_tmp.glob("dae-*.pt"))) == 2
