@@ -216,7 +216,87 @@ class VAE(nn.Module):
 
 def build(name: str, config: dict) -> nn.Module:
     """Rebuild a model from its class name and `config` (as stored in a checkpoint)."""
-    classes = {cls.__name__: cls for cls in (LinearAE, AffineAE, MLPAE, ConvAE, VAE)}
+    classes = {cls.__name__: cls for cls in (LinearAE, AffineAE, MLPAE, ConvAE, VAE, ConditionalVAE, DigitClassifier)}
     if name not in classes:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(classes)}")
     return classes[name](**config)
+
+
+class ConditionalVAE(nn.Module):
+    """Conditional VAE (Sohn et al. 2015): q_phi(z|x, y) and p_theta(x|z, y), the digit y fed in as a one-hot vector.
+
+    Same shape as the slides' VAE with a Bernoulli decoder:
+    q_phi(z|x,y) = N(z; mu, diag σ²), h = ReLU(W4ᵀ[x; onehot(y)] + b4), mu = W5ᵀh + b5, log σ² = W6ᵀh + b6
+    p_theta(x|z,y) = Bernoulli(sigmoid(W2ᵀh + b2)), h = ReLU(W1ᵀ[z; onehot(y)] + b1)
+    With the label given to the decoder, z only needs to carry the style (slant, thickness), not the class.
+    """
+
+    likelihood = "bernoulli"
+
+    def __init__(self, latent_dim: int = 20, hidden_dim: int = 400, num_classes: int = 10):
+        super().__init__()
+        d = _positive_int(latent_dim, "latent_dim")
+        h = _positive_int(hidden_dim, "hidden_dim")
+        k = _positive_int(num_classes, "num_classes")
+        self.config = {"latent_dim": d, "hidden_dim": h, "num_classes": k}
+        self.latent_dim, self.num_classes = d, k
+        # encoder q_phi(z|x, y)
+        self.enc_hidden = nn.Linear(P + k, h)
+        self.to_mu = nn.Linear(h, d)
+        self.to_logvar = nn.Linear(h, d)
+        # decoder p_theta(x|z, y)
+        self.dec_hidden = nn.Linear(d + k, h)
+        self.to_logits = nn.Linear(h, P)
+
+    def one_hot(self, y: torch.Tensor, n: int) -> torch.Tensor:
+        """Labels (n,) int in [0, num_classes) -> one-hot rows (n, num_classes) as floats."""
+        if not isinstance(y, torch.Tensor) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise TypeError(f"y must be an integer tensor of labels, got {getattr(y, 'dtype', type(y).__name__)}")
+        if y.shape != (n,):
+            raise ValueError(f"y must have shape ({n},), one label per example, got {tuple(y.shape)}")
+        if n and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+            raise ValueError(f"labels y must be in [0, {self.num_classes}), got range "
+                             f"[{int(y.min())}, {int(y.max())}]")
+        return nn.functional.one_hot(y.long(), self.num_classes).float()
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, 1, 28, 28), y (N,) -> mu, logvar of q_phi(z|x, y), each (N, d)."""
+        check_images(x)
+        # (N, 784) ++ (N, K) -> (N, 784 + K)
+        h = torch.relu(self.enc_hidden(torch.cat([x.flatten(1), self.one_hot(y, len(x))], dim=1)))
+        return self.to_mu(h), self.to_logvar(h)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """z (N, d), y (N,) -> Bernoulli logits of p_theta(x|z, y), (N, 1, 28, 28)."""
+        check_codes(z, self.latent_dim)
+        # (N, d) ++ (N, K) -> (N, d + K)
+        h = torch.relu(self.dec_hidden(torch.cat([z, self.one_hot(y, len(z))], dim=1)))
+        return self.to_logits(h).view(-1, *IMAGE_SHAPE)
+
+    def decode_mean(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """E[x|z, y] in [0, 1], for pictures.  (N, d), (N,) -> (N, 1, 28, 28)"""
+        return torch.sigmoid(self.decode(z, y))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Reconstruction through the posterior mean: decode_mean(mu(x, y), y)."""
+        return self.decode_mean(self.encode(x, y)[0], y)
+
+
+class DigitClassifier(nn.Module):
+    """A small MLP classifier of MNIST digits, (N, 1, 28, 28) -> logits (N, 10), to ask which digit a sample shows."""
+
+    def __init__(self, hidden_dim: int = 256, num_classes: int = 10):
+        super().__init__()
+        h = _positive_int(hidden_dim, "hidden_dim")
+        k = _positive_int(num_classes, "num_classes")
+        self.config = {"hidden_dim": h, "num_classes": k}
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(P, h), nn.ReLU(), nn.Linear(h, k))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x)
+        return self.net(x)
+
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The most probable digit for each image.  (N, 1, 28, 28) -> (N,) int64"""
+        return self.forward(x).argmax(1)

@@ -103,3 +103,51 @@ def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
     log_w = log_px_z + standard_normal_log_density(z) - normal_log_density(z, mu, logvar)
     # log 1/k Σ_i w_i
     return torch.logsumexp(log_w, dim=0) - math.log(k)
+
+
+def beta_vae_loss(beta: float):
+    """The β-VAE objective (Higgins et al. 2017) for `train.fit`: minimise -(E_q[log p(x|z)] - β KL(q || p)).
+
+    Returns a loss function (model, x) -> {"loss", "recon", "kl"} (nats per image, mean over the batch); β = 1 is
+    the ELBO. The function is named with its β, so that the checkpoint cache tells one β from another.
+    """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    beta = float(beta)
+
+    def loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = elbo(model, x)
+        # -(E_q[log p(x|z)] - β KL(q(z|x) || p(z)))
+        return {"loss": -(terms["recon"] - beta * terms["kl"]).mean(), "recon": -terms["recon"].mean(),
+                "kl": terms["kl"].mean()}
+
+    loss.__qualname__ = loss.__name__ = f"beta_vae_loss(beta={beta!r})"
+    return loss
+
+
+def conditional_elbo(model, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One-sample ELBO of a conditional VAE, per example.  x: (N, 1, 28, 28), y: (N,) labels
+
+    ELBO(x|y) = E_q(z|x,y)[log p_theta(x|z,y)] - KL(q_phi(z|x,y) || p(z)); returns {"elbo", "recon", "kl"}, each (N,).
+    """
+    mu, logvar = model.encode(x, y)
+    z = reparameterize(mu, logvar)
+    recon = bernoulli_log_likelihood(x, model.decode(z, y))
+    kl = kl_to_standard_normal(mu, logvar)
+    # ELBO = E_q[log p(x|z,y)] - KL(q(z|x,y) || p(z))
+    return {"elbo": recon - kl, "recon": recon, "kl": kl}
+
+
+def conditional_vae_loss(model, batch) -> dict[str, torch.Tensor]:
+    """Training objective of a conditional VAE for `train.fit` on (images, labels): mean -ELBO(x|y) and its terms."""
+    x, y = batch
+    terms = conditional_elbo(model, x, y)
+    return {"loss": -terms["elbo"].mean(), "recon": -terms["recon"].mean(), "kl": terms["kl"].mean()}
+
+
+def classification_loss(model, batch) -> dict[str, torch.Tensor]:
+    """Cross-entropy -log p(y|x) of a classifier on (images, labels), mean over the batch, with its error rate."""
+    x, y = batch
+    logits = model(x)
+    # -log softmax(logits)_y
+    return {"loss": F.cross_entropy(logits, y), "error": (logits.argmax(1) != y).float().mean()}
