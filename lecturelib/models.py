@@ -216,7 +216,7 @@ class VAE(nn.Module):
 
 def build(name: str, config: dict) -> nn.Module:
     """Rebuild a model from its class name and `config` (as stored in a checkpoint)."""
-    classes = {cls.__name__: cls for cls in (LinearAE, AffineAE, MLPAE, ConvAE, VAE, ConditionalVAE, DigitClassifier)}
+    classes = {cls.__name__: cls for cls in (LinearAE, AffineAE, MLPAE, ConvAE, VAE, ConditionalVAE)}
     if name not in classes:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(classes)}")
     return classes[name](**config)
@@ -280,23 +280,3 @@ class ConditionalVAE(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Reconstruction through the posterior mean: decode_mean(mu(x, y), y)."""
         return self.decode_mean(self.encode(x, y)[0], y)
-
-
-class DigitClassifier(nn.Module):
-    """A small MLP classifier of MNIST digits, (N, 1, 28, 28) -> logits (N, 10), to ask which digit a sample shows."""
-
-    def __init__(self, hidden_dim: int = 256, num_classes: int = 10):
-        super().__init__()
-        h = _positive_int(hidden_dim, "hidden_dim")
-        k = _positive_int(num_classes, "num_classes")
-        self.config = {"hidden_dim": h, "num_classes": k}
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(P, h), nn.ReLU(), nn.Linear(h, k))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x)
-        return self.net(x)
-
-    @torch.inference_mode()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """The most probable digit for each image.  (N, 1, 28, 28) -> (N,) int64"""
-        return self.forward(x).argmax(1)

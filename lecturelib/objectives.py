@@ -144,10 +144,3 @@ def conditional_vae_loss(model, batch) -> dict[str, torch.Tensor]:
     terms = conditional_elbo(model, x, y)
     return {"loss": -terms["elbo"].mean(), "recon": -terms["recon"].mean(), "kl": terms["kl"].mean()}
 
-
-def classification_loss(model, batch) -> dict[str, torch.Tensor]:
-    """Cross-entropy -log p(y|x) of a classifier on (images, labels), mean over the batch, with its error rate."""
-    x, y = batch
-    logits = model(x)
-    # -log softmax(logits)_y
-    return {"loss": F.cross_entropy(logits, y), "error": (logits.argmax(1) != y).float().mean()}

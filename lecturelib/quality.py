@@ -49,6 +49,11 @@ class DigitClassifier(nn.Module):
         """Class logits.  (N, 1, 28, 28) -> (N, 10)"""
         return self.head(self.embed(x))
 
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The most probable digit of each image.  (N, 1, 28, 28) -> (N,) int64"""
+        return self.forward(x).argmax(1)
+
 
 def classification_loss(model: nn.Module, batch) -> dict[str, torch.Tensor]:
     """Cross-entropy (mean over the batch) and the error rate of a (images, labels) batch, for train.fit."""

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import distributions as D
 
-from lecturelib import models, objectives, train
+from lecturelib import models, objectives, quality, train
 
 
 def binary_images(n: int, seed: int = 0) -> torch.Tensor:
@@ -103,9 +103,9 @@ def test_beta_vae_loss_rejects_bad_beta(beta):
 
 def test_classification_loss_is_the_categorical_negative_log_likelihood():
     torch.manual_seed(0)
-    model = models.DigitClassifier(hidden_dim=16)
+    model = quality.DigitClassifier(channels=4, feature_dim=16)
     x, y = binary_images(8), torch.tensor([0, 1, 2, 3, 4, 5, 6, 7])
-    terms = objectives.classification_loss(model, (x, y))
+    terms = quality.classification_loss(model, (x, y))
     logits = model(x)
     torch.testing.assert_close(terms["loss"], -D.Categorical(logits=logits).log_prob(y).mean())
     torch.testing.assert_close(terms["error"], (logits.argmax(1) != y).float().mean())
