@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 setup: $(VENV)/.installed
 
 course: setup
-	$(PY) -m lecturelib render
+	$(PY) -m lecturelib render --slides
 
 lab: setup
 	$(PY) -m jupyter lab notebooks
