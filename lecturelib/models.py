@@ -87,7 +87,22 @@ class AffineAE(nn.Module):
         return self.g(self.f(x))
 
 
-class MLPAE(nn.Module):
+class _DeepAE(nn.Module):
+    """An encoder network f and a decoder network g, set by the subclass as `encoder`, `decoder`, `latent_dim`."""
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x)
+        return self.encoder(x)
+
+    def g(self, z: torch.Tensor) -> torch.Tensor:
+        check_codes(z, self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g(self.f(x))
+
+
+class MLPAE(_DeepAE):
     """MLP encoder f: ℝᵖ → ℝᵈ and MLP decoder g: ℝᵈ → ℝᵖ; g ends in a sigmoid so x̂ is in [0, 1]."""
 
     def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...] = (512, 256)):
@@ -103,19 +118,8 @@ class MLPAE(nn.Module):
         self.decoder = nn.Sequential(*dec, nn.Linear(rev[-1], P), nn.Sigmoid(), nn.Unflatten(1, IMAGE_SHAPE))
         self.latent_dim = d
 
-    def f(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x)
-        return self.encoder(x)
 
-    def g(self, z: torch.Tensor) -> torch.Tensor:
-        check_codes(z, self.latent_dim)
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.g(self.f(x))
-
-
-class ConvAE(nn.Module):
+class ConvAE(_DeepAE):
     """Convolutional encoder f: ℝ^{28×28×1} → ℝᵈ and a decoder g of the reciprocal transposed convolutions."""
 
     def __init__(self, latent_dim: int, channels: int = 32):
@@ -134,17 +138,6 @@ class ConvAE(nn.Module):
             nn.ConvTranspose2d(2 * c, c, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # -> (N, c, 14, 14)
             nn.ConvTranspose2d(c, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),   # -> (N, 1, 28, 28)
         )
-
-    def f(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x)
-        return self.encoder(x)
-
-    def g(self, z: torch.Tensor) -> torch.Tensor:
-        check_codes(z, self.latent_dim)
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.g(self.f(x))
 
 
 class VAE(nn.Module):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from lecturelib import data, runtime, train
-from lecturelib.models import IMAGE_SHAPE
+from lecturelib.models import check_images
 
 CHECKPOINT = "quality-classifier"
 # Training budget of the classifier: (digits, epochs); full mode reaches >= 98 % test accuracy on full MNIST.
@@ -198,12 +198,7 @@ def score(images: torch.Tensor, device: torch.device | str | None = None, *, net
 
 def check_quality_images(x, name: str = "images") -> None:
     """Raise TypeError/ValueError unless x is a float tensor (N, 1, 28, 28), N >= 2, with finite values in [0, 1]."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got dtype {x.dtype}")
-    if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
-        raise ValueError(f"{name} must have shape (N, 1, 28, 28), got {tuple(x.shape)}")
+    check_images(x, name)
     if x.shape[0] < 2:
         raise ValueError(f"{name} must hold at least 2 images to fit a covariance, got {x.shape[0]}")
     lo, hi = float(x.min()), float(x.max())
