@@ -228,7 +228,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: in
     return history
 
 
-def _train(model, loss_fn, train_t, test, epochs, batch_size, lr, schedule, weight_decay, name, progress,
+def _train(model, loss_fn, train_t, test, epochs, batch_size, lr, schedule, weight_decay, label, progress,
            check_every, device) -> History:
     train_t = tuple(t.to(device) for t in train_t)
     batches = Batches(*train_t, batch_size=batch_size, shuffle=True)
@@ -237,7 +237,7 @@ def _train(model, loss_fn, train_t, test, epochs, batch_size, lr, schedule, weig
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps)
                  if schedule == "onecycle" else None)
     history = History()
-    bar = _progress(epochs, name, progress)
+    bar = _progress(epochs, label, progress)
     model.train()
     try:
         for epoch in range(1, epochs + 1):
@@ -272,7 +272,7 @@ def _train(model, loss_fn, train_t, test, epochs, batch_size, lr, schedule, weig
     bar.close()
     summary = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.train.items())
     test_summary = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.test.items())
-    print(f"{name}: {epochs} epochs in {sum(history.seconds):.1f} s; "
+    print(f"{label}: {epochs} epochs in {sum(history.seconds):.1f} s; "
           f"train {summary}" + (f"; test {test_summary}" if test_summary else ""))
     return history
 

@@ -211,3 +211,9 @@ def test_editing_a_helper_the_loss_calls_retrains(checkpoints_in_tmp):
         train.fit(models.LinearAE(2), namespace["loss"], small_data(), epochs=1, batch_size=16, checkpoint="dae",
                   progress=False)
     assert len(list(checkpoints_in_tmp.glob("dae-*.pt"))) == 2
+
+
+def test_fit_reports_under_the_checkpoint_name(capsys):
+    train.fit(models.LinearAE(2), mse_loss, small_data(), epochs=1, batch_size=16, checkpoint="named-run",
+              progress=False)
+    assert capsys.readouterr().out.startswith("named-run: 1 epochs in")
