@@ -12,7 +12,6 @@ import json
 import math
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,6 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # schedule peaking above Adam's 1e-3 makes up for the fewer steps (tuned on full MNIST, docs/benchmarks.md).
 TUNED_BATCH_SIZE = 512
 TUNED_LR = 6e-3
-ANSI_ESCAPE = r"\x1b\[[0-9;]*m"  # colours in a traceback
 TARGETS = {"epoch_ratio_min": 3.0, "budget_test_loss_max": 100.0, "notebook_full_s_max": 300.0,
            "course_fast_s_max": 600.0}
 
@@ -182,48 +180,18 @@ def run_course_budget(x_train: torch.Tensor, x_test: torch.Tensor, device: torch
 # ---------------------------------------------------------------------------------------------------------------
 # Notebooks, end to end, as a reader runs them (cold: a fresh checkpoint folder, so every model is trained).
 # ---------------------------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _environ(**values: str | None):
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def time_notebook(path: Path, fast: bool, device: torch.device, data_root: Path | None,
                   timeout: int = 1800) -> dict:
-    """Execute one notebook with nbclient in a fresh kernel and return its wall time and whether it ran cleanly."""
-    import nbformat
-    from nbclient import NotebookClient
+    """Execute one notebook in a fresh kernel (render.execute) and return its wall time and whether it ran cleanly."""
+    from lecturelib import render
 
-    repo = str(Path(__file__).resolve().parent.parent)
-    nb = nbformat.read(path, as_version=4)
-    with tempfile.TemporaryDirectory(prefix="lecturelib-bench-") as checkpoints, _environ(
-            LECTURELIB_FAST="1" if fast else None, LECTURELIB_DEVICE=device.type, LECTURELIB_CHECKPOINTS=checkpoints,
-            LECTURELIB_DATA_ROOT=str(data_root) if data_root is not None else os.environ.get("LECTURELIB_DATA_ROOT"),
-            PYTHONPATH=os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)):
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
-        start = time.perf_counter()
-        error = None
-        try:
-            client.execute()
-        except Exception as err:  # a failing cell or a timeout: report it, time the rest of the course
-            last = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-            error = f"{type(err).__name__}: {re.sub(ANSI_ESCAPE, '', last)}"
-        seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="lecturelib-bench-") as checkpoints:
+        env = {"LECTURELIB_DEVICE": device.type, "LECTURELIB_CHECKPOINTS": checkpoints}
+        if data_root is not None:
+            env["LECTURELIB_DATA_ROOT"] = str(data_root)
+        _, error, seconds = render.execute(path, fast=fast, timeout=timeout, env=env)
     return {"notebook": path.name, "mode": "fast" if fast else "full", "device": device.type,
-            "seconds": seconds, "ok": error is None, "error": error}
+            "seconds": seconds, "ok": not error, "error": error or None}
 
 
 # ---------------------------------------------------------------------------------------------------------------

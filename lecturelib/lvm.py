@@ -10,13 +10,8 @@ import math
 
 import torch
 
+from .models import _positive_int
 from .objectives import LOG_2PI, normal_log_density, standard_normal_log_density
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _last_dim(t: torch.Tensor, size: int, name: str) -> None:

@@ -112,23 +112,32 @@ def export_slides(nb, path: Path, reveal_url: str | None = None) -> None:
     path.write_text(body, encoding="utf-8")
 
 
-def run_notebook(path: Path, out: Path, *, fast: bool, slides: bool, timeout: int,
-                 reveal_url: str | None = None) -> Result:
-    """Execute one notebook (cwd = its folder) and write <out>/<name>.ipynb, .html (and .slides.html)."""
+def execute(path: Path, *, fast: bool, timeout: int, env: dict[str, str] | None = None):
+    """Execute one notebook in a fresh python3 kernel (cwd = its folder), with kernel_env plus `env`.
+
+    Returns the executed notebook, its error line ("" when it ran cleanly) and its wall time in seconds.
+    """
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    ok, error = True, ""
+    error = ""
     try:
-        client.execute(env=kernel_env(fast, path.parent))
+        client.execute(env={**kernel_env(fast, path.parent), **(env or {})})
     except BaseException as exc:  # a failing notebook (or kernel) must not stop the others
         if isinstance(exc, KeyboardInterrupt):
             raise
-        ok, error = False, _error_line(nb, exc)
-    seconds = time.perf_counter() - start
+        error = _error_line(nb, exc)
+    return nb, error, time.perf_counter() - start
+
+
+def run_notebook(path: Path, out: Path, *, fast: bool, slides: bool, timeout: int,
+                 reveal_url: str | None = None) -> Result:
+    """Execute one notebook (cwd = its folder) and write <out>/<name>.ipynb, .html (and .slides.html)."""
+    nb, error, seconds = execute(path, fast=fast, timeout=timeout)
+    ok = not error
     lines = _printed_lines(nb)
     result = Result(notebook=path.name, ok=ok, seconds=round(seconds, 1), error=error,
                     claims=[line.strip() for line in lines if line.strip().startswith(CLAIM_MARKS)],
