@@ -179,11 +179,14 @@ def render(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build", *, fast:
 
     `fast=None` follows $LECTURELIB_FAST; `echo` (default: print, flushed) receives progress and the summary.
     """
+    echo = echo or (lambda text: print(text, flush=True))
     if fast is None:
         from lecturelib import runtime
 
         fast = runtime.fast_mode()
-    echo = echo or (lambda text: print(text, flush=True))
+        if fast and not runtime.fast_requested():
+            echo("full MNIST is not on disk: running the CI-sized notebooks on the embedded subset "
+                 "(`make data`, then again, for the full, lecture-quality run)")
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         raise ValueError(f"timeout must be a positive int (seconds per cell), got {timeout!r}")
     paths = find_notebooks(Path(notebooks_dir), only)
