@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-COMMANDS = {"render": "execute every notebook into build/ as notebooks, HTML and slides, and print a summary"}
+COMMANDS = {"render": "execute every notebook into build/ as notebooks, HTML and slides (--student: the student edition), and print a summary"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -128,7 +128,7 @@ def run_reference(root: Path, device: torch.device, epochs: int, limit: int | No
 # ---------------------------------------------------------------------------------------------------------------
 def load_images(root: Path, split: str, limit: int | None = None) -> torch.Tensor:
     """The images of <root>/MNIST/raw as load_mnist returns them: (N, 1, 28, 28) float32 in [0, 1]."""
-    images_file = data.FULL_FILES[split][0][0]
+    images_file = data.IDX_FILES[split][0]
     images = data.read_idx(Path(root) / "MNIST" / "raw" / images_file)
     if limit is not None:
         images = images[:limit]
@@ -180,15 +180,12 @@ def run_course_budget(x_train: torch.Tensor, x_test: torch.Tensor, device: torch
 # ---------------------------------------------------------------------------------------------------------------
 # Notebooks, end to end, as a reader runs them (cold: a fresh checkpoint folder, so every model is trained).
 # ---------------------------------------------------------------------------------------------------------------
-def time_notebook(path: Path, fast: bool, device: torch.device, data_root: Path | None,
-                  timeout: int = 1800) -> dict:
+def time_notebook(path: Path, fast: bool, device: torch.device, timeout: int = 1800) -> dict:
     """Execute one notebook in a fresh kernel (render.execute) and return its wall time and whether it ran cleanly."""
     from lecturelib import render
 
     with tempfile.TemporaryDirectory(prefix="lecturelib-bench-") as checkpoints:
         env = {"LECTURELIB_DEVICE": device.type, "LECTURELIB_CHECKPOINTS": checkpoints}
-        if data_root is not None:
-            env["LECTURELIB_DATA_ROOT"] = str(data_root)
         _, error, seconds = render.execute(path, fast=fast, timeout=timeout, env=env)
     return {"notebook": path.name, "mode": "fast" if fast else "full", "device": device.type,
             "seconds": seconds, "ok": not error, "error": error or None}
@@ -311,8 +308,9 @@ def print_table(report: dict) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m lecturelib.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--data-root", type=Path, default=data.default_root(),
-                   help="folder with full MNIST under MNIST/raw (default: $LECTURELIB_DATA_ROOT or data/)")
+    p.add_argument("--data-root", type=Path,
+                   help="folder with MNIST's IDX files under MNIST/raw (default: written from data/mnist.npz "
+                        "into a temporary folder)")
     p.add_argument("--json", type=Path, help="write the figures as JSON to this file")
     p.add_argument("--save", type=Path, help="save the equal-wall-time VAE's state_dict here (models.VAE(20, 400))")
     p.add_argument("--device", default="auto", help="cpu, cuda, or auto: the CPU, then the GPU if there is one")
@@ -335,10 +333,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive int, got {value}")
-    raw = args.data_root / "MNIST" / "raw"
-    if not all((raw / name).exists() for files in data.FULL_FILES.values() for name, _ in files):
-        p.error(f"the MNIST IDX files are not under {raw}: run `python -m lecturelib.data download` "
-                f"or pass --data-root")
+    if args.data_root is not None:
+        raw = args.data_root / "MNIST" / "raw"
+        if not all((raw / name).exists() for names in data.IDX_FILES.values() for name in names):
+            p.error(f"the MNIST IDX files are not under {raw}: write them with "
+                    f"`python -m lecturelib.data export {args.data_root}`, or leave --data-root out")
     return args
 
 
@@ -348,7 +347,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
-        return _run(args)
+        if args.data_root is not None:
+            return _run(args)
+        with tempfile.TemporaryDirectory(prefix="lecturelib-mnist-") as root:
+            data.write_idx(Path(root))  # the reference reads IDX files through torchvision, as its script does
+            args.data_root = Path(root)
+            return _run(args)
     finally:
         torch.set_num_threads(threads)
 
@@ -374,7 +378,7 @@ def _run(args: argparse.Namespace) -> dict:
                 timed = []
                 for path in paths:
                     print(f"[{device.type}] notebook {path.name} ({'fast' if fast else 'full'}) ...", flush=True)
-                    timed.append(time_notebook(path, fast, device, args.data_root if args.limit is None else None))
+                    timed.append(time_notebook(path, fast, device))
                     _write(report | {"notebooks": report["notebooks"] + timed}, args.json)
                 report["notebooks"].extend(timed)
                 report["notebook_totals"].append({"device": device.type, "mode": "fast" if fast else "full",

@@ -1,44 +1,38 @@
-"""MNIST for the course: full MNIST when it is on disk (or downloadable), else the real-MNIST subset shipped in data/.
+"""MNIST for the course: all 70,000 digits ship in data/mnist.npz (about 11 MB), checked by SHA-256 on load.
 
 Images come back as one float32 tensor (N, 1, 28, 28) in [0, 1]; `Batches` slices them on the training device.
+Full mode uses all of MNIST; fast mode (CI) uses a fixed, class-balanced subset of the same file.
 """
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import io
-import os
-import socket
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-EMBEDDED_FILE = DATA_DIR / "mnist_embedded.npz"
-# SHA-256 of data/mnist_embedded.npz as written by data/build_embedded.py.
-EMBEDDED_SHA256 = "71f184837220e53c859b6fda11224c2a53805354bbedfa18f424723b1bdcba9a"
+DATA_FILE = DATA_DIR / "mnist.npz"
+# SHA-256 of data/mnist.npz as written by data/build_mnist.py.
+DATA_SHA256 = "ac1e0a582d176194fa3e769a3ab457da4bd87c93eb4d845729d7432c67793bda"
 
 SPLITS = ("train", "test")
-SOURCES = ("auto", "full", "embedded")
-# The official files, uncompressed, as torchvision lays them out under <root>/MNIST/raw, with their exact sizes.
-FULL_FILES = {
-    "train": (("train-images-idx3-ubyte", 47040016), ("train-labels-idx1-ubyte", 60008)),
-    "test": (("t10k-images-idx3-ubyte", 7840016), ("t10k-labels-idx1-ubyte", 10008)),
-}
-DOWNLOAD_TIMEOUT_S = 3.0
-_download_failed: str | None = None  # remembered for the session, so `auto` asks the network at most once
+SUBSETS = ("all", "ci")
+# The official release's four files (LeCun, Cortes & Burges), uncompressed, with their MD5 sums: the arrays in
+# data/mnist.npz are these files' contents, so write_idx reproduces them byte for byte.
+IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+IDX_MD5 = {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+           "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+           "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+           "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"}
 
 
 class DatasetError(RuntimeError):
-    """The data asked for is missing, incomplete or corrupt; the message says how to fix it."""
-
-
-def default_root() -> Path:
-    """The folder that holds (or will hold) full MNIST: $LECTURELIB_DATA_ROOT, else the course's data/."""
-    return Path(os.environ.get("LECTURELIB_DATA_ROOT", DATA_DIR))
+    """The data file is missing or corrupt, or an IDX file is malformed; the message says how to fix it."""
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -54,126 +48,81 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def full_mnist_status(root: Path) -> str:
-    """'present', 'absent' or 'partial' for the official files under root/MNIST/raw."""
-    raw = Path(root) / "MNIST" / "raw"
-    sizes = [(raw / name).stat().st_size if (raw / name).exists() else None
-             for files in FULL_FILES.values() for name, _ in files]
-    expected = [size for files in FULL_FILES.values() for _, size in files]
-    if sizes == expected:
-        return "present"
-    return "absent" if all(s is None for s in sizes) else "partial"
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array: magic (0, 0, 8, ndim), big-endian dimensions, then the bytes."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
 
 
-def download_full_mnist(root: Path | None = None, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
-    """Download full MNIST into root/MNIST/raw through torchvision; raise DatasetError fast when offline.
-
-    This is the only function in the course that uses the network.
-    """
-    global _download_failed
-    from torchvision.datasets import MNIST
-
-    root = Path(root) if root is not None else default_root()
-    host = urlparse(MNIST.mirrors[0]).hostname
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)  # torchvision's urlopen has no timeout of its own
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        with contextlib.redirect_stdout(io.StringIO()):
-            for train in (True, False):
-                MNIST(root, train=train, download=True)
-    except Exception as err:  # no network, DNS failure, refused, timeout, bad archive
-        _download_failed = f"{type(err).__name__}: {err}"
-        raise DatasetError(f"could not download MNIST ({_download_failed}); copy the four IDX files into "
-                           f"{root / 'MNIST' / 'raw'} or use source='embedded'") from err
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    if full_mnist_status(root) != "present":
-        raise DatasetError(f"the download into {root / 'MNIST' / 'raw'} is incomplete; delete that folder and retry")
-    return root
-
-
-def _load_full(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
-    raw = Path(root) / "MNIST" / "raw"
-    (images_file, _), (labels_file, _) = FULL_FILES[split]
-    return read_idx(raw / images_file), read_idx(raw / labels_file)
-
-
-def _load_embedded(split: str) -> tuple[np.ndarray, np.ndarray]:
-    if not EMBEDDED_FILE.exists():
-        raise DatasetError(f"the embedded MNIST subset {EMBEDDED_FILE} is missing: restore it with "
-                           f"`git checkout -- data/mnist_embedded.npz`")
-    blob = EMBEDDED_FILE.read_bytes()
+@functools.lru_cache(maxsize=2)
+def _arrays(path: Path, mtime_ns: int) -> dict[str, np.ndarray]:
+    """The arrays of the data file, read once per process (and again if the file changes), after its checksum."""
+    if not path.exists():
+        raise DatasetError(f"the MNIST file {path} is missing: restore it with `git checkout -- data/mnist.npz`")
+    blob = path.read_bytes()
     digest = hashlib.sha256(blob).hexdigest()
-    if digest != EMBEDDED_SHA256:
-        raise DatasetError(f"{EMBEDDED_FILE} is corrupt (SHA-256 {digest[:12]}…, expected {EMBEDDED_SHA256[:12]}…): "
-                           f"restore it with `git checkout -- data/mnist_embedded.npz`")
-    with np.load(io.BytesIO(blob)) as arrays:
-        return arrays[f"{split}_images"], arrays[f"{split}_labels"]
+    if digest != DATA_SHA256:
+        raise DatasetError(f"{path} is corrupt or was changed (SHA-256 {digest[:12]}…, expected {DATA_SHA256[:12]}…): "
+                           f"restore it with `git checkout -- data/mnist.npz`")
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
 
 
-def _offline() -> bool:
-    return os.environ.get("LECTURELIB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+def mnist_arrays() -> dict[str, np.ndarray]:
+    """All arrays of data/mnist.npz (uint8 images and labels, CI subset indices), checksum verified."""
+    path = DATA_FILE
+    return _arrays(path, path.stat().st_mtime_ns if path.exists() else 0)
 
 
-def load_mnist(split: str = "train", source: str | None = None, root: str | Path | None = None,
-               limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST digits as tensors on the CPU.
+def default_subset() -> str:
+    """"ci" in fast mode (LECTURELIB_FAST=1), else "all"."""
+    from lecturelib import runtime
+
+    return "ci" if runtime.fast_mode() else "all"
+
+
+def load_mnist(split: str = "train", subset: str | None = None, limit: int | None = None,
+               quiet: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST digits as tensors on the CPU, from data/mnist.npz (no network, ever).
 
     split:  "train" or "test".
-    source: "full" (the 60k/10k release under root, downloaded when missing and online),
-            "embedded" (the 10k/2k real-MNIST subset shipped in data/), or
-            "auto" (full if present or downloadable, else embedded; prints which). Default: $LECTURELIB_MNIST or auto.
-    limit:  keep only the first `limit` digits (fast mode).
-    Returns images (N, 1, 28, 28) float32 in [0, 1] and labels (N,) int64.
+    subset: "all" (60,000 train / 10,000 test digits, the official release in its order) or
+            "ci" (the class-balanced 10,000 / 2,000 digits fast mode trains on). Default: "ci" in fast mode, else "all".
+    limit:  keep only the first `limit` digits.
+    Returns images (N, 1, 28, 28) float32 in [0, 1] and labels (N,) int64; prints what it loaded unless quiet.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    source = source if source is not None else os.environ.get("LECTURELIB_MNIST", "auto")
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    subset = default_subset() if subset is None else subset
+    if subset not in SUBSETS:
+        raise ValueError(f"subset must be one of {SUBSETS} (or None for the mode's default), got {subset!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-    root = Path(root) if root is not None else default_root()
-
-    status = full_mnist_status(root)
-    if source == "full":
-        if status == "partial":
-            raise DatasetError(f"MNIST under {root / 'MNIST' / 'raw'} is incomplete (a partial download?): "
-                               f"delete that folder and run `python -m lecturelib.data download`")
-        if status == "absent":
-            if _offline():
-                raise DatasetError(f"full MNIST is not under {root / 'MNIST' / 'raw'} and LECTURELIB_OFFLINE is set")
-            download_full_mnist(root)
-        images, labels = _load_full(split, root)
-    elif source == "embedded":
-        images, labels = _load_embedded(split)
-    else:
-        reason = None
-        if status == "partial":
-            reason = f"the files under {root / 'MNIST' / 'raw'} are incomplete"
-        elif status == "absent":
-            if _offline():
-                reason = "it is not on disk and LECTURELIB_OFFLINE is set"
-            elif _download_failed is not None:
-                reason = f"it is not on disk and could not be downloaded ({_download_failed})"
-            else:
-                try:
-                    download_full_mnist(root)
-                except DatasetError:
-                    reason = f"it is not on disk and could not be downloaded ({_download_failed})"
-        if reason is None:
-            images, labels = _load_full(split, root)
-            print(f"MNIST {split}: full release, {len(labels):,} digits from {root / 'MNIST' / 'raw'}")
-        else:
-            images, labels = _load_embedded(split)
-            print(f"MNIST {split}: embedded subset, {len(labels):,} real digits (full MNIST not used: {reason})")
+    arrays = mnist_arrays()
+    images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+    if subset == "ci":
+        index = arrays[f"ci_{split}_index"]
+        images, labels = images[index], labels[index]
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
+    if not quiet:
+        what = "all of MNIST" if subset == "all" else "the CI subset of MNIST"
+        print(f"MNIST {split}: {len(labels):,} digits ({what}{', first ' + format(limit, ',') if limit else ''})")
     # (N, 28, 28) uint8 -> (N, 1, 28, 28) float32 in [0, 1]
     x = torch.from_numpy(np.array(images)).unsqueeze(1).float().div_(255.0)
     y = torch.from_numpy(np.array(labels, dtype=np.int64))
     return x, y
+
+
+def write_idx(folder: Path) -> Path:
+    """Write the official four IDX files into folder/MNIST/raw (as torchvision.datasets.MNIST reads them)."""
+    raw = Path(folder) / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    arrays = mnist_arrays()
+    for split, (images_file, labels_file) in IDX_FILES.items():
+        (raw / images_file).write_bytes(idx_bytes(arrays[f"{split}_images"]))
+        (raw / labels_file).write_bytes(idx_bytes(arrays[f"{split}_labels"]))
+    return raw
 
 
 class Batches:
@@ -219,24 +168,28 @@ def _main(argv: list[str]) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m lecturelib.data",
-                                     description="Get full MNIST for the course (optional: the embedded subset "
-                                                 "is used when it is absent).")
-    parser.add_argument("command", choices=["download", "status"])
-    parser.add_argument("--root", type=Path, default=default_root())
+                                     description="The MNIST file shipped with the course: check it, or write the "
+                                                 "official IDX files from it (for torchvision or other tools).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="verify data/mnist.npz and that it reproduces the official files' MD5 sums")
+    export = sub.add_parser("export", help="write the four IDX files into DIR/MNIST/raw")
+    export.add_argument("dir", type=Path)
     args = parser.parse_args(argv)
-    if args.command == "download":
-        if full_mnist_status(args.root) == "present":
-            print(f"full MNIST already in {args.root / 'MNIST' / 'raw'}")
+    try:
+        if args.command == "export":
+            print(f"wrote the four MNIST IDX files into {write_idx(args.dir)}")
             return 0
-        try:
-            download_full_mnist(args.root, timeout=30.0)
-        except DatasetError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        print(f"full MNIST downloaded into {args.root / 'MNIST' / 'raw'}")
-    else:
-        print(f"full MNIST under {args.root}: {full_mnist_status(args.root)}; embedded subset: {EMBEDDED_FILE}")
-    return 0
+        arrays = mnist_arrays()
+        for split, names in IDX_FILES.items():
+            for name, kind in zip(names, ("images", "labels")):
+                md5 = hashlib.md5(idx_bytes(arrays[f"{split}_{kind}"])).hexdigest()
+                if md5 != IDX_MD5[name]:
+                    raise DatasetError(f"{name} from {DATA_FILE} has MD5 {md5}, the official file {IDX_MD5[name]}")
+        print(f"{DATA_FILE}: SHA-256 ok, identical to the official MNIST release (MD5 of all four files match)")
+        return 0
+    except DatasetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 
 `python -m lecturelib render [--fast] [--slides] [--only 03] [--out build]` prints one row per notebook (seconds,
 pass/fail, the claims it checked) and writes build/summary.json; it exits non-zero when any notebook failed.
+`--student` writes the student edition instead (solutions replaced by `raise NotImplementedError()`, as nbgrader
+does), executes it end to end and reports each exercise as not done.
 """
 from __future__ import annotations
 
 import copy
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,8 +21,12 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-CLAIM_MARKS = ("✓", "✗")
+CLAIM_MARKS = ("✓", "✗", "–")   # holds, fails, not checked at CI size (claims.MARKS)
 DEVICE_PREFIX = "lecturelib: device"
+EXERCISE_LINE = re.compile(r"^Exercise (\d+\.\d+) \((.*?)\): ([✓○✗])")
+SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+CODE_STUB, ANSWER_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()"), "YOUR ANSWER HERE"
+MODE_WORDS = {True: "fast mode (CI size: the CI subset of MNIST)", False: "full mode (all of MNIST)"}
 
 
 @dataclass
@@ -31,8 +38,45 @@ class Result:
     seconds: float
     claims: list[str] = field(default_factory=list)
     device: str = ""
+    mode: str = ""
     error: str = ""
+    exercises: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+
+
+def strip_solutions(source: str, cell_type: str) -> str:
+    """nbgrader's ClearSolutions: each `### BEGIN SOLUTION` ... `### END SOLUTION` region of a code cell becomes
+    `# YOUR CODE HERE` / `raise NotImplementedError()` at the marker's indentation; in a markdown cell the region
+    (to `### END SOLUTION` or the end of the cell) becomes `YOUR ANSWER HERE`."""
+    out, inside = [], False
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == SOLUTION_BEGIN:
+            if inside:
+                raise ValueError(f"nested {SOLUTION_BEGIN} in:\n{source}")
+            inside = True
+            indent = line[:len(line) - len(line.lstrip())]
+            out.extend(indent + stub for stub in CODE_STUB) if cell_type == "code" else out.append(ANSWER_STUB)
+        elif stripped == SOLUTION_END:
+            if not inside:
+                raise ValueError(f"{SOLUTION_END} without {SOLUTION_BEGIN} in:\n{source}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside and cell_type == "code":
+        raise ValueError(f"{SOLUTION_BEGIN} without {SOLUTION_END} in a code cell:\n{source}")
+    return "\n".join(out)
+
+
+def student_edition(nb):
+    """A copy of an instructor notebook with every solution region replaced by its stub and no outputs."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type in ("code", "markdown") and SOLUTION_BEGIN in cell.source:
+            cell.source = strip_solutions(cell.source, cell.cell_type)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
 
 
 def find_notebooks(notebooks_dir: Path, only: list[str] | None = None) -> list[Path]:
@@ -112,14 +156,17 @@ def export_slides(nb, path: Path, reveal_url: str | None = None) -> None:
     path.write_text(body, encoding="utf-8")
 
 
-def execute(path: Path, *, fast: bool, timeout: int, env: dict[str, str] | None = None):
+def execute(path: Path, *, fast: bool, timeout: int, env: dict[str, str] | None = None, student: bool = False):
     """Execute one notebook in a fresh python3 kernel (cwd = its folder), with kernel_env plus `env`.
 
+    `student`: execute the student edition of the notebook instead.
     Returns the executed notebook, its error line ("" when it ran cleanly) and its wall time in seconds.
     """
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    if student:
+        nb = student_edition(nb)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
@@ -134,16 +181,21 @@ def execute(path: Path, *, fast: bool, timeout: int, env: dict[str, str] | None 
 
 
 def run_notebook(path: Path, out: Path, *, fast: bool, slides: bool, timeout: int,
-                 reveal_url: str | None = None) -> Result:
+                 reveal_url: str | None = None, student: bool = False) -> Result:
     """Execute one notebook (cwd = its folder) and write <out>/<name>.ipynb, .html (and .slides.html)."""
-    nb, error, seconds = execute(path, fast=fast, timeout=timeout)
-    ok = not error
+    nb, error, seconds = execute(path, fast=fast, timeout=timeout, student=student)
     lines = _printed_lines(nb)
-    result = Result(notebook=path.name, ok=ok, seconds=round(seconds, 1), error=error,
+    device = next((line.strip() for line in lines if line.startswith(DEVICE_PREFIX)), "")
+    result = Result(notebook=path.name, ok=not error, seconds=round(seconds, 1), error=error, device=device,
                     claims=[line.strip() for line in lines if line.strip().startswith(CLAIM_MARKS)],
-                    device=next((line.strip() for line in lines if line.startswith(DEVICE_PREFIX)), ""))
+                    mode=("fast" if " mode fast" in device else "full" if " mode full" in device else ""),
+                    exercises={m[1]: {"✓": "correct", "○": "not done", "✗": "wrong"}[m[3]]
+                               for m in map(EXERCISE_LINE.match, lines) if m})
     if any(line.startswith("✗") for line in result.claims):
         result.ok = False
+    if result.mode and result.mode != ("fast" if fast else "full"):  # the kernel ran another mode than asked for
+        result.ok = False
+        result.error = result.error or f"ran in {result.mode} mode, asked for {'fast' if fast else 'full'}"
     out.mkdir(parents=True, exist_ok=True)
     targets = {"ipynb": out / f"{path.stem}.ipynb", "html": out / f"{path.stem}.html"}
     nbformat.write(nb, targets["ipynb"])
@@ -162,45 +214,57 @@ def format_summary(results: list[Result], fast: bool) -> str:
     for r in results:
         rows.append(f"{r.notebook:<{width}}  {r.seconds:>7.1f}  {'pass' if r.ok else 'FAIL'}")
         rows.extend(f"{'':<{width}}    {line}" for line in r.claims)
+        if r.exercises:
+            counts = {s: sum(v == s for v in r.exercises.values()) for s in ("correct", "not done", "wrong")}
+            rows.append(f"{'':<{width}}    exercises: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
         if r.error:
             rows.append(f"{'':<{width}}    error: {r.error}")
     failed = sum(not r.ok for r in results)
     total = sum(r.seconds for r in results)
-    devices = sorted({r.device for r in results if r.device})
-    rows.append(f"{len(results) - failed}/{len(results)} passed in {total:.0f} s, "
-                f"{'fast' if fast else 'full'} mode" + (f"; {devices[0]}" if len(devices) == 1 else ""))
+    marks = [line[0] for r in results for line in r.claims]
+    devices = sorted({r.device.split(",")[0] for r in results if r.device})
+    rows.append(f"{len(results) - failed}/{len(results)} passed in {total:.0f} s, {MODE_WORDS[fast]}; "
+                f"claims: {marks.count('✓')} ✓ held, {marks.count('✗')} ✗ failed, "
+                f"{marks.count('–')} – not checked at CI size" + (f"; {devices[0]}" if len(devices) == 1 else ""))
     return "\n".join(rows)
 
 
 def render(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build", *, fast: bool | None = None, slides: bool = False,
            only: list[str] | None = None, timeout: int = 900, reveal_url: str | None = None,
-           echo=None) -> list[Result]:
+           echo=None, student: bool = False) -> list[Result]:
     """Execute the course's notebooks in order into `out`; write out/summary.json and echo the summary table.
 
     `fast=None` follows $LECTURELIB_FAST; `echo` (default: print, flushed) receives progress and the summary.
+    `student`: write the student edition (no outputs) into `out` and its executed copies into out/executed.
     """
     echo = echo or (lambda text: print(text, flush=True))
     if fast is None:
         from lecturelib import runtime
 
         fast = runtime.fast_mode()
-        if fast and not runtime.fast_requested():
-            echo("full MNIST is not on disk: running the CI-sized notebooks on the embedded subset "
-                 "(`make data`, then again, for the full, lecture-quality run)")
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         raise ValueError(f"timeout must be a positive int (seconds per cell), got {timeout!r}")
     paths = find_notebooks(Path(notebooks_dir), only)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    executed = out
+    if student:
+        for path in paths:  # the hand-out: what students get, without outputs
+            nbformat.write(student_edition(nbformat.read(path, as_version=4)), out / path.name)
+        executed = out / "executed"
+        echo(f"student edition of {len(paths)} notebooks written to {out}")
+    echo(f"rendering {len(paths)} notebooks{' (student edition)' if student else ''} in {MODE_WORDS[fast]} into {executed}")
     results = []
     for path in paths:
         echo(f"running {path.name} ...")
-        result = run_notebook(path, out, fast=fast, slides=slides, timeout=timeout, reveal_url=reveal_url)
+        result = run_notebook(path, executed, fast=fast, slides=slides, timeout=timeout, reveal_url=reveal_url,
+                              student=student)
         echo(f"  {'pass' if result.ok else 'FAIL'} in {result.seconds:.1f} s" + (f": {result.error}" if result.error else ""))
         results.append(result)
-    summary = {"mode": "fast" if fast else "full", "passed": all(r.ok for r in results),
+    summary = {"mode": "fast" if fast else "full", "data": "CI subset of MNIST" if fast else "all of MNIST",
+               "edition": "student" if student else "instructor", "passed": all(r.ok for r in results),
                "notebooks": [asdict(r) for r in results]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (executed / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     echo(format_summary(results, fast))
     return results
 
@@ -216,15 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slides", action="store_true", help="also write <name>.slides.html reveal.js decks")
     parser.add_argument("--only", action="append", metavar="PREFIX",
                         help="render only notebooks whose name starts with PREFIX (repeatable), e.g. --only 03")
-    parser.add_argument("--out", type=Path, default=REPO / "build", help="output folder (default: build/)")
+    parser.add_argument("--student", action="store_true",
+                        help="write the student edition (solutions stubbed out) and execute it (default out: build/student)")
+    parser.add_argument("--out", type=Path, help="output folder (default: build/, or build/student with --student)")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="notebooks folder (default: notebooks/)")
     parser.add_argument("--reveal-url", metavar="PREFIX",
                         help="where the decks load reveal.js from (default: a CDN), e.g. a local copy for offline rooms")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default: 900)")
     args = parser.parse_args(argv)
     try:
-        results = render(args.notebooks, args.out, fast=args.fast, slides=args.slides, only=args.only,
-                         timeout=args.timeout, reveal_url=args.reveal_url)
+        out = args.out or (REPO / "build" / ("student" if args.student else ""))
+        results = render(args.notebooks, out, fast=args.fast, slides=args.slides, only=args.only,
+                         timeout=args.timeout, reveal_url=args.reveal_url, student=args.student)
     except (FileNotFoundError, ValueError) as error:
         print(f"render: {error}", file=sys.stderr)
         return 2

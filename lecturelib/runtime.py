@@ -1,7 +1,7 @@
 """Where and how a notebook runs: the device (CUDA, then Apple MPS, then CPU), seeding, and fast mode.
 
-Fast mode (LECTURELIB_FAST=1) shrinks every notebook to CI size; the default is the full, lecture-quality run,
-which needs full MNIST on disk (without it, the notebooks run the CI size on the embedded subset and say so).
+Fast mode (LECTURELIB_FAST=1) shrinks every notebook to CI size (the CI subset of MNIST, a few epochs); the default
+is the full, lecture-quality run on all of MNIST, which ships with the course.
 """
 from __future__ import annotations
 
@@ -51,22 +51,9 @@ def fast_requested() -> bool:
     raise ValueError(f"{FAST_ENV} must be one of {_TRUE + _FALSE[1:]}, got {value!r}")
 
 
-def full_mnist_on_disk() -> bool:
-    """True when full MNIST is on disk under data.default_root() and not overridden by LECTURELIB_MNIST=embedded."""
-    from lecturelib import data
-
-    if os.environ.get("LECTURELIB_MNIST", "").strip() == "embedded":
-        return False
-    return data.full_mnist_status(data.default_root()) == "present"
-
-
 def fast_mode() -> bool:
-    """True for the CI-sized run: asked for by $LECTURELIB_FAST, or forced because full MNIST is not on disk.
-
-    The full run's sizes and the bounds of its claims are set for the 60,000 digits of full MNIST; on the embedded
-    10,000-digit subset the notebooks run the size that is validated on it (the one CI runs) instead.
-    """
-    return fast_requested() or not full_mnist_on_disk()
+    """True for the CI-sized run ($LECTURELIB_FAST=1): the CI subset of MNIST, fewer epochs, CI-sized bounds."""
+    return fast_requested()
 
 
 def by_mode(*, full, fast):
@@ -78,12 +65,10 @@ def setup(seed: int = 0) -> torch.device:
     """A notebook's first line: seed everything, pick the device, and say both (and the mode) in one line."""
     seed_everything(seed)
     device = pick_device()
-    if fast_requested():
-        mode = "fast (CI-sized)"
-    elif fast_mode():
-        mode = "fast (CI-sized): full MNIST is not on disk, run `make data` for the full, lecture-quality run"
+    if fast_mode():
+        mode = f"fast (CI-sized: the CI subset of MNIST, fewer epochs; unset {FAST_ENV} for the full run)"
     else:
-        mode = f"full (set {FAST_ENV}=1 for a CI-sized run)"
+        mode = f"full (all of MNIST; set {FAST_ENV}=1 for a CI-sized run)"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     print(f"lecturelib: device {name}, mode {mode}, seed {seed}, torch {torch.__version__}")
     return device

@@ -26,8 +26,9 @@ def tiny_root(tmp_path_factory):
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for split, n in (("train", 256), ("test", 128)):
-        images, labels = data._load_embedded(split)
-        (images_file, _), (labels_file, _) = data.FULL_FILES[split]
+        arrays = data.mnist_arrays()
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        images_file, labels_file = data.IDX_FILES[split]
         _write_idx(raw / images_file, images[:n])
         _write_idx(raw / labels_file, labels[:n])
     return root
@@ -118,7 +119,7 @@ def test_each_notebook_is_timed_and_a_failing_one_is_reported_not_fatal(report):
 
 def test_load_images_matches_load_mnist_layout(tiny_root):
     x = bench.load_images(tiny_root, "train", limit=10)
-    images, _ = data._load_embedded("train")
+    images = data.mnist_arrays()["train_images"]
     assert x.shape == (10, 1, 28, 28) and x.dtype == torch.float32
     assert torch.equal(x[:, 0], torch.from_numpy(images[:10]).float() / 255)
 
@@ -137,4 +138,4 @@ def test_bad_counts_are_refused(argv, tiny_root):
 def test_missing_data_root_is_refused_with_a_hint(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(["--data-root", str(tmp_path)])
-    assert "lecturelib.data download" in capsys.readouterr().err
+    assert "lecturelib.data export" in capsys.readouterr().err

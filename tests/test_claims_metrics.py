@@ -39,3 +39,13 @@ def test_psnr_closed_form():
     torch.testing.assert_close(metrics.psnr(x, x + 0.1), torch.tensor([20.0]))
     with pytest.raises(ValueError, match="same shape"):
         metrics.psnr(x, x[:, :, :10])
+
+
+def test_claim_not_checked_at_ci_size_is_marked_in_fast_mode_and_checked_in_full(capsys, monkeypatch):
+    monkeypatch.setenv("LECTURELIB_FAST", "1")
+    assert claims.claim("worst AE / PCA", 1.7, "<", 1.0, check_at_ci_size=False) == pytest.approx(1.7)
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("–") and "not checked at CI size" in line and "< 1" in line and "✓" not in line
+    monkeypatch.setenv("LECTURELIB_FAST", "0")
+    with pytest.raises(claims.ClaimFailed, match="✗ worst AE / PCA = 1.7 < 1"):
+        claims.claim("worst AE / PCA", 1.7, "<", 1.0, check_at_ci_size=False)

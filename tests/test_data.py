@@ -1,6 +1,6 @@
-"""MNIST loading: shapes and ranges, the embedded subset's checksum, full MNIST on disk, offline fallback."""
+"""MNIST loading: the shipped file's checksum, bit-identity with the official release, the CI subset, batching."""
 import hashlib
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,127 +8,83 @@ import torch
 
 from lecturelib import data
 
+SHARED_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "MNIST" / "raw"
+
 
 def _write_idx(path, array):
     header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-@pytest.fixture
-def fake_full_mnist(tmp_path, monkeypatch):
-    """A root holding official-format IDX files; the expected sizes are patched to these small files'."""
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    sizes = {}
-    for split, n in (("train", 30), ("test", 12)):
-        (images_file, _), (labels_file, _) = data.FULL_FILES[split]
-        _write_idx(raw / images_file, rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(raw / labels_file, rng.integers(0, 10, n))
-        sizes[split] = ((images_file, (raw / images_file).stat().st_size),
-                        (labels_file, (raw / labels_file).stat().st_size))
-    monkeypatch.setattr(data, "FULL_FILES", sizes)
-    return tmp_path
+def test_all_of_mnist_ships_with_shapes_ranges_and_class_counts(capsys):
+    x, y = data.load_mnist("train", subset="all")
+    assert x.shape == (60_000, 1, 28, 28) and x.dtype == torch.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    # the official release's class counts and mean pixel (0.1307)
+    assert torch.bincount(y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert abs(x.mean().item() - 0.1307) < 5e-4
+    x_test, y_test = data.load_mnist("test", subset="all")
+    assert x_test.shape == (10_000, 1, 28, 28)
+    assert torch.bincount(y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert "60,000 digits (all of MNIST)" in capsys.readouterr().out
 
 
-def test_embedded_subset_shapes_ranges_and_balance():
-    x, y = data.load_mnist("train", source="embedded")
-    assert x.shape == (10_000, 1, 28, 28) and x.dtype == torch.float32
-    assert y.shape == (10_000,) and y.dtype == torch.int64
-    assert x.min() == 0.0 and x.max() == 1.0
-    assert torch.equal(y.bincount(), torch.full((10,), 1000))
-    x_test, y_test = data.load_mnist("test", source="embedded", limit=500)
-    assert x_test.shape == (500, 1, 28, 28) and y_test.shape == (500,)
+def test_shipped_arrays_reproduce_the_official_files_md5():
+    """The IDX encoding of each shipped array has the MD5 of the official release's file (bit-identical data)."""
+    arrays = data.mnist_arrays()
+    for split, names in data.IDX_FILES.items():
+        for name, kind in zip(names, ("images", "labels")):
+            assert hashlib.md5(data.idx_bytes(arrays[f"{split}_{kind}"])).hexdigest() == data.IDX_MD5[name]
 
 
-def test_embedded_subset_is_real_mnist():
-    """The mean intensity of real MNIST digits is about 0.13 (0.1307 on the full training set)."""
-    x, _ = data.load_mnist("train", source="embedded")
-    assert 0.12 < x.mean().item() < 0.14
+@pytest.mark.skipif(not SHARED_RAW.exists(), reason="the official IDX files are not beside this checkout")
+def test_shipped_arrays_equal_the_official_idx_files():
+    arrays = data.mnist_arrays()
+    for split, (images_file, labels_file) in data.IDX_FILES.items():
+        assert np.array_equal(arrays[f"{split}_images"], data.read_idx(SHARED_RAW / images_file))
+        assert np.array_equal(arrays[f"{split}_labels"], data.read_idx(SHARED_RAW / labels_file))
 
 
-def test_embedded_checksum_failure_is_a_clear_error(tmp_path, monkeypatch):
-    corrupt = tmp_path / "mnist_embedded.npz"
-    blob = bytearray(data.EMBEDDED_FILE.read_bytes())
+def test_ci_subset_is_class_balanced_and_drawn_from_the_same_file():
+    x, y = data.load_mnist("train", subset="ci")
+    assert x.shape == (10_000, 1, 28, 28)
+    assert torch.bincount(y).tolist() == [1000] * 10
+    x_all, y_all = data.load_mnist("train", subset="all")
+    index = torch.as_tensor(data.mnist_arrays()["ci_train_index"].astype(np.int64))
+    assert torch.equal(x, x_all[index]) and torch.equal(y, y_all[index])
+    x_test, y_test = data.load_mnist("test", subset="ci", limit=500)
+    assert x_test.shape == (500, 1, 28, 28)
+    assert torch.bincount(data.load_mnist("test", subset="ci")[1]).tolist() == [200] * 10
+
+
+def test_default_subset_follows_the_mode(monkeypatch):
+    monkeypatch.setenv("LECTURELIB_FAST", "1")
+    assert len(data.load_mnist("test", quiet=True)[1]) == 2_000
+    monkeypatch.setenv("LECTURELIB_FAST", "0")
+    assert len(data.load_mnist("test", quiet=True)[1]) == 10_000
+
+
+def test_checksum_failure_is_a_clear_error(tmp_path, monkeypatch):
+    corrupt = tmp_path / "mnist.npz"
+    blob = bytearray(data.DATA_FILE.read_bytes())
     blob[1000] ^= 0xFF
     corrupt.write_bytes(bytes(blob))
-    monkeypatch.setattr(data, "EMBEDDED_FILE", corrupt)
-    with pytest.raises(data.DatasetError, match="corrupt.*git checkout"):
-        data.load_mnist("train", source="embedded")
+    monkeypatch.setattr(data, "DATA_FILE", corrupt)
+    with pytest.raises(data.DatasetError, match="corrupt.*git checkout -- data/mnist.npz"):
+        data.load_mnist("train", subset="all")
 
 
-def test_missing_embedded_file_says_how_to_restore_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "EMBEDDED_FILE", tmp_path / "absent.npz")
+def test_missing_data_file_says_how_to_restore_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DATA_FILE", tmp_path / "nothing.npz")
     with pytest.raises(data.DatasetError, match="missing.*git checkout"):
-        data.load_mnist("test", source="embedded")
+        data.load_mnist("test")
 
 
-def test_embedded_sha256_constant_matches_the_committed_file():
-    assert hashlib.sha256(data.EMBEDDED_FILE.read_bytes()).hexdigest() == data.EMBEDDED_SHA256
-
-
-def test_full_mnist_is_read_from_root(fake_full_mnist):
-    x, y = data.load_mnist("train", source="full", root=fake_full_mnist)
-    assert x.shape == (30, 1, 28, 28) and y.shape == (30,)
-    assert 0.0 <= x.min() and x.max() <= 1.0
-
-
-def test_auto_prefers_full_mnist_when_present(fake_full_mnist, capsys):
-    x, _ = data.load_mnist("test", source="auto", root=fake_full_mnist)
-    assert len(x) == 12
-    assert "full release" in capsys.readouterr().out
-
-
-def test_offline_auto_falls_back_to_embedded(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("LECTURELIB_OFFLINE", "1")
-    x, _ = data.load_mnist("test", source="auto", root=tmp_path)
-    assert len(x) == 2000
-    assert "embedded subset" in capsys.readouterr().out
-
-
-def test_auto_falls_back_fast_when_the_network_is_unreachable(tmp_path, monkeypatch, capsys):
-    """No LECTURELIB_OFFLINE: the download is tried, fails (here: connection refused at once), and auto falls back."""
-    monkeypatch.delenv("LECTURELIB_OFFLINE", raising=False)
-    monkeypatch.setattr(data, "_download_failed", None)
-
-    def refuse(*args, **kwargs):
-        raise ConnectionRefusedError("no network in this test")
-
-    monkeypatch.setattr(data.socket, "create_connection", refuse)
-    start = time.perf_counter()
-    x, _ = data.load_mnist("test", source="auto", root=tmp_path)
-    assert time.perf_counter() - start < 10 and len(x) == 2000
-    assert "could not be downloaded" in capsys.readouterr().out
-
-
-def test_download_honours_its_timeout_on_a_silent_network(tmp_path, monkeypatch):
-    """A connection that never answers must not hang: the bounded socket timeout turns it into a DatasetError."""
-    import socket
-
-    def silent(address, timeout=None):
-        assert timeout is not None and timeout <= data.DOWNLOAD_TIMEOUT_S
-        raise socket.timeout("timed out")
-
-    monkeypatch.setattr(data.socket, "create_connection", silent)
-    with pytest.raises(data.DatasetError, match="could not download"):
-        data.download_full_mnist(tmp_path)
-
-
-def test_full_without_files_offline_raises_fast(tmp_path, monkeypatch):
-    monkeypatch.setenv("LECTURELIB_OFFLINE", "1")
-    with pytest.raises(data.DatasetError, match="not under"):
-        data.load_mnist("train", source="full", root=tmp_path)
-
-
-def test_partial_download_is_detected_not_half_loaded(fake_full_mnist, capsys, monkeypatch):
-    monkeypatch.setenv("LECTURELIB_OFFLINE", "1")
-    images_file = fake_full_mnist / "MNIST" / "raw" / data.FULL_FILES["train"][0][0]
-    images_file.write_bytes(images_file.read_bytes()[:500])  # truncated
-    assert data.full_mnist_status(fake_full_mnist) == "partial"
-    with pytest.raises(data.DatasetError, match="incomplete"):
-        data.load_mnist("train", source="full", root=fake_full_mnist)
-    x, _ = data.load_mnist("train", source="auto", root=fake_full_mnist)
-    assert len(x) == 10_000 and "incomplete" in capsys.readouterr().out
+def test_export_writes_idx_files_that_read_back(tmp_path):
+    raw = data.write_idx(tmp_path)
+    images = data.read_idx(raw / "t10k-images-idx3-ubyte")
+    assert images.shape == (10_000, 28, 28)
+    assert hashlib.md5((raw / "t10k-labels-idx1-ubyte").read_bytes()).hexdigest() == data.IDX_MD5["t10k-labels-idx1-ubyte"]
 
 
 def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):

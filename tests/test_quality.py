@@ -144,8 +144,8 @@ def test_score_checks_the_reference_too():
 def test_classifier_learns_digits_from_a_tiny_budget_without_touching_the_callers_rng(tmp_path, monkeypatch):
     from lecturelib import data
     monkeypatch.setenv("LECTURELIB_CHECKPOINTS", str(tmp_path))
-    x, y = data.load_mnist("train", source="embedded", limit=1000)
-    xt, yt = data.load_mnist("test", source="embedded", limit=300)
+    x, y = data.load_mnist("train", subset="ci", limit=1000)
+    xt, yt = data.load_mnist("test", subset="ci", limit=300)
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)

@@ -42,7 +42,6 @@ def test_seed_everything_makes_all_generators_repeat():
 
 @pytest.mark.parametrize("value, fast", [("1", True), ("true", True), ("0", False), ("", False)])
 def test_fast_mode_switch(monkeypatch, value, fast):
-    monkeypatch.setattr(runtime, "full_mnist_on_disk", lambda: True)
     monkeypatch.setenv("LECTURELIB_FAST", value)
     assert runtime.fast_mode() is fast
     assert runtime.by_mode(full="full", fast="fast") == ("fast" if fast else "full")
@@ -61,28 +60,11 @@ def test_setup_says_device_and_mode(capsys, monkeypatch):
     assert isinstance(device, torch.device) and "fast" in out and "seed 3" in out
 
 
-def test_full_mode_without_full_mnist_runs_the_ci_size_and_says_why(monkeypatch, tmp_path, capsys):
-    """The full run's sizes and claim bounds are set for full MNIST: on the embedded subset, run the validated size."""
+def test_setup_names_the_data_of_each_mode(capsys, monkeypatch):
+    """The setup line says which data the mode uses: all of MNIST in full mode, the CI subset in fast mode."""
     monkeypatch.setenv("LECTURELIB_FAST", "0")
-    monkeypatch.setenv("LECTURELIB_DATA_ROOT", str(tmp_path))  # no MNIST/raw there
-    assert not runtime.full_mnist_on_disk()
-    assert runtime.fast_mode() is True
-    assert runtime.by_mode(full="full", fast="fast") == "fast"
     runtime.setup(seed=0)
-    assert "full MNIST is not on disk" in capsys.readouterr().out
-
-
-def test_full_mode_with_full_mnist_on_disk(monkeypatch, tmp_path):
-    from lecturelib import data
-
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for files in data.FULL_FILES.values():
-        for name, size in files:
-            (raw / name).write_bytes(bytes(size))
-    monkeypatch.setenv("LECTURELIB_FAST", "0")
-    monkeypatch.setenv("LECTURELIB_DATA_ROOT", str(tmp_path))
-    monkeypatch.delenv("LECTURELIB_MNIST", raising=False)
-    assert runtime.fast_mode() is False
-    monkeypatch.setenv("LECTURELIB_MNIST", "embedded")  # asked for the subset: CI size again
-    assert runtime.fast_mode() is True
+    assert "mode full (all of MNIST" in capsys.readouterr().out
+    monkeypatch.setenv("LECTURELIB_FAST", "1")
+    runtime.setup(seed=0)
+    assert "mode fast (CI-sized: the CI subset of MNIST" in capsys.readouterr().out

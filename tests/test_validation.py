@@ -34,8 +34,8 @@ CASES = [
     ("IWAE k=0", lambda: objectives.iwae_bound(models.VAE(2, 8), IMAGES, 0), ValueError, "k must be"),
     # data
     ("unknown split", lambda: data.load_mnist("validation"), ValueError, "split"),
-    ("unknown source", lambda: data.load_mnist("train", source="kaggle"), ValueError, "source"),
-    ("limit 0", lambda: data.load_mnist("train", source="embedded", limit=0), ValueError, "limit"),
+    ("unknown subset", lambda: data.load_mnist("train", subset="kaggle"), ValueError, "subset"),
+    ("limit 0", lambda: data.load_mnist("train", subset="ci", limit=0), ValueError, "limit"),
     ("Batches size 0", lambda: data.Batches(IMAGES, batch_size=0), ValueError, "batch_size"),
     ("Batches ragged", lambda: data.Batches(IMAGES, torch.zeros(3), batch_size=1), ValueError, "first dimension"),
     # training
