@@ -12,8 +12,10 @@ class ClaimFailed(AssertionError):
     """A claim the notebook makes no longer holds for the measured figure."""
 
 
-def claim(what: str, value: float, op: str, bound: float, note: str = "", *, check_at_ci_size: bool = True) -> float:
-    """Print "✓ what = value op bound" and return value; raise ClaimFailed when it is false (or value is NaN).
+def claim(what: str, value: float, op: str, bound: float, note: str = "", *, check_at_ci_size: bool = True) -> None:
+    """Print "✓ what = value op bound"; raise ClaimFailed when it is false (or value is NaN).
+
+    Returns None, so a claim ending a cell leaves no stray Out[n] in the notebook.
 
     The bound states the lecture's claim in the lecture's direction. A claim that the CI-sized run (fast mode)
     cannot support is passed check_at_ci_size=False: in fast mode it is printed with "–" and the full run's bound,
@@ -32,11 +34,10 @@ def claim(what: str, value: float, op: str, bound: float, note: str = "", *, che
             line = (f"{MARKS['not checked']} {what} = {value:.4g}  (not checked at CI size; "
                     f"the full run checks {symbol} {bound:.4g}{': ' + note if note else ''})")
             print(line)
-            return value
+            return
     holds = not math.isnan(value) and compare(value, bound)
     line = (f"{MARKS['holds' if holds else 'fails']} {what} = {value:.4g} {symbol} {bound:.4g}"
             + (f"  ({note})" if note else ""))
     print(line)
     if not holds:
         raise ClaimFailed(line)
-    return value

@@ -1,0 +1,74 @@
+"""The two editions: nbgrader's solution markers in the instructor notebooks, and the student edition made from them."""
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lecturelib import render
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def test_strip_solutions_stubs_code_at_the_marker_indentation():
+    source = "def f(x):\n    \"\"\"doc\"\"\"\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n"
+    assert render.strip_solutions(source, "code") == (
+        "def f(x):\n    \"\"\"doc\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError()")
+
+
+def test_strip_solutions_in_markdown_leaves_an_answer_stub():
+    assert render.strip_solutions("Why?\n\n### BEGIN SOLUTION\nBecause.", "markdown") == "Why?\n\nYOUR ANSWER HERE"
+
+
+@pytest.mark.parametrize("source", ["### BEGIN SOLUTION\nx = 1\n", "x = 1\n### END SOLUTION\n",
+                                    "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n"])
+def test_unbalanced_markers_are_refused(source):
+    with pytest.raises(ValueError, match="SOLUTION"):
+        render.strip_solutions(source, "code")
+
+
+def _solution_lines(source: str) -> list[str]:
+    lines, inside = [], False
+    for line in source.splitlines():
+        if line.strip() == render.SOLUTION_BEGIN:
+            inside = True
+        elif line.strip() == render.SOLUTION_END:
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name[:2] for p in NOTEBOOKS])
+def test_no_solution_line_leaks_into_the_student_edition(path):
+    nb = nbformat.read(path, as_version=4)
+    solutions = [line for cell in nb.cells for line in _solution_lines(cell.source)]
+    assert solutions, f"{path.name} has no exercise"
+    outside = {line.strip() for cell in render.student_edition(nb).cells for line in cell.source.splitlines()}
+    # a line that also stands outside every solution in the instructor edition (say `return z`) is not a leak
+    instructor_outside = {line.strip() for cell in nb.cells
+                          for line in render.strip_solutions(cell.source, cell.cell_type).splitlines()}
+    leaked = [line for line in solutions if line in outside and line not in instructor_outside]
+    assert not leaked
+    assert all(render.SOLUTION_BEGIN not in cell.source for cell in render.student_edition(nb).cells)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name[:2] for p in NOTEBOOKS])
+def test_solution_cells_carry_nbgrader_metadata(path):
+    """Teachers who use nbgrader can take the notebooks as they are: solution cells are marked, ids are unique."""
+    cells = json.loads(path.read_text())["cells"]
+    ids = []
+    for cell in cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if render.SOLUTION_BEGIN in "".join(cell["source"]):
+            assert meta and meta.get("solution") is True and meta.get("grade_id"), cell["source"][:3]
+        if meta:
+            assert re.fullmatch(r"[a-z0-9_-]+", meta["grade_id"]) and meta.get("schema_version") == 3
+            ids.append(meta["grade_id"])
+    assert len(ids) == len(set(ids))
+
+
+def test_course_has_at_least_two_exercises_per_notebook_and_sixteen_in_all():
+    counts = {p.name[:2]: p.read_text().count(render.SOLUTION_BEGIN) for p in NOTEBOOKS}
+    assert min(counts.values()) >= 2 and sum(counts.values()) >= 16, counts
