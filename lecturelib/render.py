@@ -11,7 +11,9 @@ import copy
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -156,34 +158,116 @@ def export_slides(nb, path: Path, reveal_url: str | None = None) -> None:
     path.write_text(body, encoding="utf-8")
 
 
+class Interrupted(Exception):
+    """The run was stopped by SIGINT (Ctrl-C) or SIGTERM (a `timeout`, a CI cancel); `signum` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _Stop:
+    """Turns the first SIGINT or SIGTERM into a stop of the whole run: it kills the running kernel at once.
+
+    nbclient installs handlers of its own that only shut the kernel down and let the caller carry on with the next
+    notebook; running the notebook in a worker thread keeps them out (asyncio signal handlers need the main thread),
+    so the main thread's handler below is the one that acts.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.kernel_pid: int | None = None
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+
+    def _handle(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+        self.kill_kernel()
+
+    def kill_kernel(self) -> None:
+        pid = self.kernel_pid
+        if pid:
+            for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+                try:
+                    kill()
+                    break
+                except (ProcessLookupError, PermissionError, OSError):
+                    continue
+
+
+_stop: _Stop | None = None  # set while render() runs in the main thread
+
+
+def _kernel_pid(client) -> int | None:
+    km = getattr(client, "km", None)
+    provisioner = getattr(km, "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    return getattr(process, "pid", None)
+
+
 def execute(path: Path, *, fast: bool, timeout: int, env: dict[str, str] | None = None, student: bool = False):
     """Execute one notebook in a fresh python3 kernel (cwd = its folder), with kernel_env plus `env`.
 
     `student`: execute the student edition of the notebook instead.
     Returns the executed notebook, its error line ("" when it ran cleanly) and its wall time in seconds.
+    A cell running longer than `timeout` seconds is reported as a timeout. Under render(), SIGINT/SIGTERM kill the
+    kernel and raise Interrupted.
     """
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
     if student:
         nb = student_edition(nb)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(path.parent)}})
+    outcome: dict[str, BaseException] = {}
+
+    def work():
+        try:
+            client.execute(env={**kernel_env(fast, path.parent), **(env or {})})
+        except BaseException as exc:  # a failing notebook (or kernel) must not stop the others
+            outcome["error"] = exc
+
     start = time.perf_counter()
-    error = ""
-    try:
-        client.execute(env={**kernel_env(fast, path.parent), **(env or {})})
-    except BaseException as exc:  # a failing notebook (or kernel) must not stop the others
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        error = _error_line(nb, exc)
-    return nb, error, time.perf_counter() - start
+    worker = threading.Thread(target=work, name=f"execute {path.name}", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+        if _stop is not None:
+            _stop.kernel_pid = _stop.kernel_pid or _kernel_pid(client)
+            if _stop.signum is not None:
+                _stop.kill_kernel()
+                worker.join(10)
+                raise Interrupted(_stop.signum)
+    if _stop is not None:
+        _stop.kernel_pid = None
+    seconds = time.perf_counter() - start
+    exc = outcome.get("error")
+    if exc is None:
+        return nb, "", seconds
+    if isinstance(exc, CellTimeoutError):
+        return nb, f"timeout: a cell ran longer than {timeout} s (--timeout)", seconds
+    if isinstance(exc, DeadKernelError):
+        return nb, f"the kernel died: {str(exc).strip()[:200]}", seconds
+    return nb, _error_line(nb, exc), seconds
 
 
 def run_notebook(path: Path, out: Path, *, fast: bool, slides: bool, timeout: int,
                  reveal_url: str | None = None, student: bool = False) -> Result:
     """Execute one notebook (cwd = its folder) and write <out>/<name>.ipynb, .html (and .slides.html)."""
-    nb, error, seconds = execute(path, fast=fast, timeout=timeout, student=student)
+    try:
+        nb, error, seconds = execute(path, fast=fast, timeout=timeout, student=student)
+    except (OSError, ValueError, nbformat.reader.NotJSONError, nbformat.ValidationError) as err:
+        return Result(notebook=path.name, ok=False, seconds=0.0, error=f"unreadable notebook: {type(err).__name__}: "
+                                                                         f"{str(err).strip().splitlines()[0][:200]}")
     lines = _printed_lines(nb)
     device = next((line.strip() for line in lines if line.startswith(DEVICE_PREFIX)), "")
     result = Result(notebook=path.name, ok=not error, seconds=round(seconds, 1), error=error, device=device,
@@ -254,18 +338,31 @@ def render(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build", *, fast:
         executed = out / "executed"
         echo(f"student edition of {len(paths)} notebooks written to {out}")
     echo(f"rendering {len(paths)} notebooks{' (student edition)' if student else ''} in {MODE_WORDS[fast]} into {executed}")
-    results = []
-    for path in paths:
-        echo(f"running {path.name} ...")
-        result = run_notebook(path, executed, fast=fast, slides=slides, timeout=timeout, reveal_url=reveal_url,
-                              student=student)
-        echo(f"  {'pass' if result.ok else 'FAIL'} in {result.seconds:.1f} s" + (f": {result.error}" if result.error else ""))
-        results.append(result)
+    global _stop
+    results, interrupted = [], None
+    with _Stop() as _stop:
+        try:
+            for path in paths:
+                echo(f"running {path.name} ...")
+                result = run_notebook(path, executed, fast=fast, slides=slides, timeout=timeout,
+                                      reveal_url=reveal_url, student=student)
+                echo(f"  {'pass' if result.ok else 'FAIL'} in {result.seconds:.1f} s"
+                     + (f": {result.error}" if result.error else ""))
+                results.append(result)
+        except Interrupted as stop:
+            interrupted = stop
+            results.append(Result(notebook=path.name, ok=False, seconds=0.0, error=f"interrupted ({stop})"))
+        finally:
+            _stop = None
     summary = {"mode": "fast" if fast else "full", "data": "CI subset of MNIST" if fast else "all of MNIST",
                "edition": "student" if student else "instructor", "passed": all(r.ok for r in results),
+               "interrupted": str(interrupted) if interrupted else None,
                "notebooks": [asdict(r) for r in results]}
     (executed / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     echo(format_summary(results, fast))
+    if interrupted:
+        echo(f"interrupted by {interrupted}: stopped after {len(results)} of {len(paths)} notebooks")
+        raise interrupted
     return results
 
 
@@ -292,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or (REPO / "build" / ("student" if args.student else ""))
         results = render(args.notebooks, out, fast=args.fast, slides=args.slides, only=args.only,
                          timeout=args.timeout, reveal_url=args.reveal_url, student=args.student)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, NotADirectoryError, FileExistsError, ValueError) as error:
         print(f"render: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        return 128 + stop.signum  # 130 for SIGINT, 143 for SIGTERM, as a shell reports them
     return 0 if all(r.ok for r in results) else 1

@@ -153,3 +153,94 @@ def test_decks_can_load_reveal_from_a_local_copy(tmp_path):
     assert "unpkg.com/reveal.js" in (tmp_path / "cdn.html").read_text(encoding="utf-8")
     local = (tmp_path / "local.html").read_text(encoding="utf-8")
     assert 'href="reveal.js/dist/reveal.css"' in local and "unpkg.com/reveal.js" not in local
+
+
+# --- reliability: signals, timeouts, unreadable notebooks, the mode that actually ran -----------------------------
+@pytest.fixture
+def slow_course(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "01_slow.ipynb", "import time\nprint('started', flush=True)\ntime.sleep(300)")
+    write_notebook(folder / "02_next.ipynb", "print('next')")
+    return folder
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)])
+def test_one_signal_stops_the_whole_run_and_writes_the_summary(slow_course, tmp_path, signum, code):
+    import signal
+    import time
+
+    out = tmp_path / "build"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "lecturelib", "render", "--fast", "--notebooks", str(slow_course),
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not list(Path(tmp_path).glob("build")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(5)  # the kernel is up and inside time.sleep
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert time.monotonic() - sent < 10
+    assert "02_next" not in stdout and "interrupted by SIG" in stdout
+    assert "Traceback" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] == signal.Signals(signum).name and summary["passed"] is False
+
+
+def test_a_cell_timeout_is_reported_as_a_timeout(slow_course, tmp_path):
+    (result, after) = render.render(slow_course, tmp_path / "out", fast=True, timeout=3, echo=lambda text: None)
+    assert not result.ok and result.error.startswith("timeout: a cell ran longer than 3 s")
+    assert "KeyboardInterrupt" not in result.error and after.ok
+
+
+def test_an_unreadable_notebook_fails_alone(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "01_broken.ipynb").write_text("{ not json")
+    write_notebook(folder / "02_fine.ipynb", "print('fine')")
+    broken, fine = render.render(folder, tmp_path / "out", fast=True, echo=lambda text: None)
+    assert not broken.ok and "unreadable notebook" in broken.error and fine.ok
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["passed"] is False
+
+
+def test_a_notebook_that_ran_another_mode_than_asked_fails(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "01_setup.ipynb", "import os\nos.environ['LECTURELIB_FAST'] = '1'\n"
+                                              "from lecturelib import runtime\nruntime.setup(seed=0)")
+    (result,) = render.render(folder, tmp_path / "out", fast=False, echo=lambda text: None)
+    assert result.mode == "fast" and not result.ok and "asked for full" in result.error
+
+
+def test_out_pointing_at_a_file_is_a_clear_error(tiny_course, tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    assert render.main(["--fast", "--notebooks", str(tiny_course), "--out", str(target)]) == 2
+    assert "render:" in capsys.readouterr().err
+
+
+def test_summary_counts_claims_not_checked_at_ci_size_and_exercises():
+    result = render.Result(notebook="x.ipynb", ok=True, seconds=1.0, claims=["✓ a = 1 < 2", "– b = 3  (not checked)"],
+                           exercises={"1.1": "correct", "1.2": "not done"})
+    text = render.format_summary([result], fast=True)
+    assert "1 ✓ held, 0 ✗ failed, 1 – not checked at CI size" in text
+    assert "exercises: 1 correct, 1 not done" in text and "fast mode (CI size" in text
+
+
+def test_student_render_reports_exercises_not_done(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "01_ex.ipynb",
+                   "from lecturelib.exercises import Exercise, Hint\n"
+                   "def check(f):\n    if f(2) != 4:\n        raise Hint('not the square')\n"
+                   "square_ex = Exercise('1.1', 'the square', check, lambda x: x * x)",
+                   "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+                   "square = square_ex.check(square)\nprint(square(3))")
+    (result,) = render.render(folder, tmp_path / "student", fast=True, student=True, echo=lambda text: None)
+    assert result.ok and result.exercises == {"1.1": "not done"}
+    handout = nbformat.read(tmp_path / "student" / "01_ex.ipynb", as_version=4)
+    assert "raise NotImplementedError()" in handout.cells[2].source and "x * x" not in handout.cells[2].source
+    (instructor,) = render.render(folder, tmp_path / "build", fast=True, echo=lambda text: None)
+    assert instructor.exercises == {"1.1": "correct"}
