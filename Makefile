@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# jupyter refuses to run as root (Docker, cloud machines) unless told it may
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup course lab test bench data clean
+.PHONY: setup course student lab test bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +18,17 @@ setup: $(VENV)/.installed
 course: setup
 	$(PY) -m lecturelib render --slides
 
+student: setup
+	$(PY) -m lecturelib render --student
+
 lab: setup
-	$(PY) -m jupyter lab notebooks
+	$(PY) -m jupyter lab notebooks $(ROOT_FLAG) --ServerApp.ip=$${LAB_IP:-127.0.0.1} --ServerApp.port=$${LAB_PORT:-8888}
 
 test: setup
-	LECTURELIB_FAST=1 LECTURELIB_OFFLINE=1 $(PY) -m pytest --nbval-lax --nbval-current-env tests notebooks
+	LECTURELIB_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env tests notebooks
 
 bench: setup
 	$(PY) -m lecturelib.bench
-
-data: setup
-	$(PY) -m lecturelib.data download
 
 clean:
 	rm -rf build checkpoints .pytest_cache

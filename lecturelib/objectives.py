@@ -20,17 +20,30 @@ def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
 def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(x; mean, diag(exp(logvar))), summed over the data dimensions.  (N, ...) -> (N,)"""
-    # log N(x; mu, sigma^2) = -1/2 [log 2π + log sigma^2 + (x - mu)^2 / sigma^2]
-    return -0.5 * (LOG_2PI + logvar + (x - mean).pow(2) * torch.exp(-logvar)).flatten(1).sum(1)
+    # log N(x; mu, sigma^2) = -1/2 [log 2π + log sigma^2 + ((x - mu) / sigma)^2]
+    # ((x - mu) / sigma)^2 rather than (x - mu)^2 / sigma^2: 1/sigma^2 overflows float32 below logvar ≈ -88
+    return -0.5 * (LOG_2PI + logvar + ((x - mean) * torch.exp(-0.5 * logvar)).pow(2)).flatten(1).sum(1)
 
 
 def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """log Bernoulli(x; sigmoid(logits)) = x log p + (1 - x) log(1 - p), summed over dims.  (N, ...) -> (N,)
 
-    x may be grey levels in [0, 1] (the continuous relaxation used by Kingma & Welling's MNIST code).
+    x must lie in [0, 1]: binary pixels, or grey levels as in Kingma & Welling's MNIST code (then this is a loss,
+    not the log-likelihood of a normalised density on [0, 1]; see notebook 06).
     """
+    _check_unit_interval(x)
     # x log p + (1-x) log(1-p), computed stably from the logits
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def _check_unit_interval(x: torch.Tensor) -> None:
+    """A Bernoulli likelihood is defined for x in [0, 1]: images scaled to 0..255, or standardised, are refused."""
+    outside = (x < 0) | (x > 1)
+    if x.device.type == "cuda":  # no host sync in the training step: the check fails the kernel stream instead
+        torch._assert_async(~outside.any(), "Bernoulli likelihood needs x in [0, 1]")
+    elif outside.any():
+        raise ValueError(f"a Bernoulli likelihood needs x in [0, 1], got values in [{x.min().item():.4g}, "
+                         f"{x.max().item():.4g}]: pass images scaled to [0, 1] (as data.load_mnist returns them)")
 
 
 def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
@@ -41,8 +54,8 @@ def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
 
 def normal_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag(exp(logvar))), summed over the last dimension.  (..., d) -> (...)"""
-    # log q(z|x) = -1/2 [log 2π + log sigma^2 + (z - mu)^2 / sigma^2]
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
+    # log q(z|x) = -1/2 [log 2π + log sigma^2 + ((z - mu) / sigma)^2]   (finite down to logvar ≈ -176 in float32)
+    return -0.5 * (LOG_2PI + logvar + ((z - mu) * torch.exp(-0.5 * logvar)).pow(2)).sum(-1)
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -20,16 +20,34 @@ def pick_device() -> torch.device:
     """CUDA if available, then Apple MPS, then CPU; $LECTURELIB_DEVICE (e.g. "cpu") overrides the choice."""
     forced = os.environ.get(DEVICE_ENV, "").strip()
     if forced:
-        device = torch.device(forced)  # raises on a malformed name
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"{DEVICE_ENV}={forced!r} but CUDA is not available")
-        return device
+        return _forced_device(forced)
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _forced_device(name: str) -> torch.device:
+    """The device named by $LECTURELIB_DEVICE, checked: cpu, mps, cuda or cuda:N for a GPU that exists."""
+    usage = f"{DEVICE_ENV} must be cpu, cuda, cuda:N or mps (or unset to choose automatically), got {name!r}"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(usage) from None
+    if device.type not in ("cpu", "cuda", "mps") or name != name.lower():
+        raise ValueError(usage)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{DEVICE_ENV}={name!r} but CUDA is not available here: unset it or use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{DEVICE_ENV}={name!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"{DEVICE_ENV}={name!r} but Apple MPS is not available here: unset it or use cpu")
+    return device
 
 
 def seed_everything(seed: int) -> None:

@@ -32,6 +32,10 @@ CASES = [
     ("decode wrong d", lambda: models.VAE(2, 8).decode(torch.rand(2, 3)), ValueError, "(N, 2)"),
     # objectives
     ("IWAE k=0", lambda: objectives.iwae_bound(models.VAE(2, 8), IMAGES, 0), ValueError, "k must be"),
+    ("Bernoulli on 0..255 pixels", lambda: objectives.bernoulli_log_likelihood(IMAGES * 255, torch.zeros_like(IMAGES)),
+     ValueError, "x in [0, 1]"),
+    ("Bernoulli on standardised pixels", lambda: objectives.vae_loss(models.VAE(2, 8), IMAGES - 0.5),
+     ValueError, "scaled to [0, 1]"),
     # data
     ("unknown split", lambda: data.load_mnist("validation"), ValueError, "split"),
     ("unknown subset", lambda: data.load_mnist("train", subset="kaggle"), ValueError, "subset"),
@@ -60,3 +64,34 @@ def test_bad_input_gets_a_clear_error(call, error, words):
     with pytest.raises(error) as info:
         call()
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["tpu", "gpu", "CPU", "cuda:7", "cuda", "mps", "cpu:x"])
+def test_unusable_device_variable_names_the_variable(monkeypatch, name):
+    if name == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    if name == "mps" and torch.backends.mps.is_available():
+        pytest.skip("MPS is available here")
+    monkeypatch.setenv("LECTURELIB_DEVICE", name)
+    with pytest.raises(ValueError, match="LECTURELIB_DEVICE"):
+        runtime.pick_device()
+
+
+def test_device_variable_cpu_is_accepted(monkeypatch):
+    monkeypatch.setenv("LECTURELIB_DEVICE", "cpu")
+    assert runtime.pick_device() == torch.device("cpu")
+
+
+@pytest.mark.parametrize("logvar", [-90.0, -120.0, -170.0])
+def test_gaussian_densities_stay_finite_for_tiny_variances(logvar):
+    """Below logvar ≈ -88, 1/σ² overflows float32; the densities must still be right (checked in float64)."""
+    from torch.distributions import Normal
+
+    z = torch.tensor([[0.0, 1e-20]])
+    mu = torch.zeros(1, 2)
+    lv = torch.full((1, 2), logvar)
+    want = Normal(mu.double(), torch.exp(0.5 * lv.double())).log_prob(z.double()).sum(-1)
+    got = objectives.normal_log_density(z, mu, lv)
+    assert torch.isfinite(got).all() and torch.allclose(got.double(), want, rtol=1e-5)
+    got_x = objectives.gaussian_log_likelihood(z.view(1, 1, 1, 2), mu.view(1, 1, 1, 2), lv.view(1, 1, 1, 2))
+    assert torch.allclose(got_x.double(), want, rtol=1e-5)
