@@ -61,7 +61,7 @@ def test_checkpoint_round_trip_restores_weights_and_history(checkpoints_in_tmp):
     torch.manual_seed(0)
     vae = models.VAE(latent_dim=2, hidden_dim=8, likelihood="gaussian")
     history = train.History(train={"loss": [3.0, 2.0]}, test={"loss": [3.5, 2.5]}, seconds=[0.1, 0.1])
-    path = train.save_checkpoint(checkpoints_in_tmp / "vae.pt", vae, history, key={"epochs": 2})
+    path = train.save_checkpoint(checkpoints_in_tmp / "vae.pt", vae, history)
     rebuilt, loaded = train.load_checkpoint(path)
     assert rebuilt.config == vae.config
     for a, b in zip(vae.state_dict().values(), rebuilt.state_dict().values()):
@@ -171,7 +171,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_weights():
         return mse_loss(model, x)
 
     with pytest.raises(train.TrainingDiverged, match="epoch 2, step 1"):
-        train.fit(ae, loss, small_data(), epochs=3, batch_size=16, progress=False, check_every=1)
+        train.fit(ae, loss, small_data(), epochs=3, batch_size=16, progress=False)
     assert torch.isfinite(ae.U).all()
     assert torch.equal(ae.U, snapshot["U"])      # the weights at the end of epoch 1
 

@@ -91,8 +91,8 @@ def test_beta_vae_loss_at_beta_one_is_the_negative_elbo():
 
 
 def test_beta_vae_losses_are_told_apart_by_the_checkpoint_cache():
-    assert train._loss_id(objectives.beta_vae_loss(1.0)) != train._loss_id(objectives.beta_vae_loss(4.0))
-    assert train._loss_id(objectives.beta_vae_loss(4)) == train._loss_id(objectives.beta_vae_loss(4.0))
+    assert train.code_digest(objectives.beta_vae_loss(1.0)) != train.code_digest(objectives.beta_vae_loss(4.0))
+    assert train.code_digest(objectives.beta_vae_loss(4)) == train.code_digest(objectives.beta_vae_loss(4.0))
 
 
 @pytest.mark.parametrize("beta", [-1.0, float("nan"), "2", True])
