@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # jupyter refuses to run as root (Docker, cloud machines) unless told it may
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup course student lab test bench clean
+.PHONY: setup course student lab test quick bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lab: setup
 
 test: setup
 	LECTURELIB_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env tests notebooks
+
+quick: setup
+	LECTURELIB_FAST=1 $(PY) -m pytest -q -m "not slow and not browser" tests
 
 bench: setup
 	$(PY) -m lecturelib.bench

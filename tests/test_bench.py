@@ -12,6 +12,8 @@ import torch
 
 from lecturelib import bench, data, models, objectives, train
 
+pytestmark = pytest.mark.slow  # runs the benchmark end to end on a tiny data set
+
 
 def _write_idx(path, array: np.ndarray) -> None:
     """Write a uint8 array as an IDX file (the MNIST format: magic 0x0000 08 ndim, big-endian dims, bytes)."""

@@ -54,6 +54,7 @@ def test_build_rebuilds_from_config():
         models.build("Transformer", {})
 
 
+@pytest.mark.slow
 def test_linear_autoencoder_converges_to_pca_subspace():
     """Gradient descent on ||x - UUᵀx||² reaches the error of the top-d SVD subspace (PCA), computed independently."""
     torch.manual_seed(0)

@@ -11,6 +11,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from lecturelib import render
 
+slow = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 COURSE = sorted((REPO / "notebooks").glob("*.ipynb"))
 SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
@@ -53,6 +55,7 @@ def cli_run(tiny_course, tmp_path_factory):
     return proc, out
 
 
+@slow
 def test_a_failing_notebook_fails_the_render_but_not_the_others(cli_run):
     proc, out = cli_run
     assert proc.returncode == 1, proc.stderr
@@ -63,6 +66,7 @@ def test_a_failing_notebook_fails_the_render_but_not_the_others(cli_run):
     assert "2/3 passed" in proc.stdout
 
 
+@slow
 def test_summary_lists_each_notebooks_claims_and_error(cli_run):
     proc, out = cli_run
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -76,6 +80,7 @@ def test_summary_lists_each_notebooks_claims_and_error(cli_run):
     assert all(r["seconds"] > 0 for r in summary["notebooks"])
 
 
+@slow
 def test_render_writes_executed_notebooks_html_and_decks(cli_run):
     _, out = cli_run
     for name in ("01_passes", "02_fails", "03_after"):
@@ -88,6 +93,7 @@ def test_render_writes_executed_notebooks_html_and_decks(cli_run):
     assert "reveal" in (out / "01_passes.slides.html").read_text(encoding="utf-8").lower()
 
 
+@slow
 def test_only_selects_notebooks_by_prefix(tiny_course):
     assert [p.name for p in render.find_notebooks(tiny_course, ["03"])] == ["03_after.ipynb"]
     assert [p.name for p in render.find_notebooks(tiny_course)] == ["01_passes.ipynb", "02_fails.ipynb", "03_after.ipynb"]
@@ -136,6 +142,7 @@ def test_notebook_is_committed_clean_with_slideshow_metadata(path):
     assert nb.cells[0].metadata["slideshow"]["slide_type"] == "slide", "the title cell opens the deck"
 
 
+@slow
 @pytest.mark.parametrize("path", COURSE, ids=[p.name for p in COURSE])
 def test_notebook_builds_a_slide_deck(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
@@ -146,6 +153,7 @@ def test_notebook_builds_a_slide_deck(path, tmp_path):
     assert html.count("<section") >= slides >= 2, "a deck needs a title slide and at least one section"
 
 
+@slow
 def test_decks_can_load_reveal_from_a_local_copy(tmp_path):
     nb = nbformat.read(write_notebook(tmp_path / "01_deck.ipynb", "1 + 1"), as_version=4)
     render.export_slides(nb, tmp_path / "cdn.html")
@@ -165,6 +173,7 @@ def slow_course(tmp_path):
     return folder
 
 
+@slow
 @pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)])
 def test_one_signal_stops_the_whole_run_and_writes_the_summary(slow_course, tmp_path, signum, code):
     import signal
@@ -189,12 +198,14 @@ def test_one_signal_stops_the_whole_run_and_writes_the_summary(slow_course, tmp_
     assert summary["interrupted"] == signal.Signals(signum).name and summary["passed"] is False
 
 
+@slow
 def test_a_cell_timeout_is_reported_as_a_timeout(slow_course, tmp_path):
     (result, after) = render.render(slow_course, tmp_path / "out", fast=True, timeout=3, echo=lambda text: None)
     assert not result.ok and result.error.startswith("timeout: a cell ran longer than 3 s")
     assert "KeyboardInterrupt" not in result.error and after.ok
 
 
+@slow
 def test_an_unreadable_notebook_fails_alone(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
@@ -205,6 +216,7 @@ def test_an_unreadable_notebook_fails_alone(tmp_path):
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["passed"] is False
 
 
+@slow
 def test_a_notebook_that_ran_another_mode_than_asked_fails(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
@@ -214,6 +226,7 @@ def test_a_notebook_that_ran_another_mode_than_asked_fails(tmp_path):
     assert result.mode == "fast" and not result.ok and "asked for full" in result.error
 
 
+@slow
 def test_out_pointing_at_a_file_is_a_clear_error(tiny_course, tmp_path, capsys):
     target = tmp_path / "a-file"
     target.write_text("x")
@@ -229,6 +242,7 @@ def test_summary_counts_claims_not_checked_at_ci_size_and_exercises():
     assert "exercises: 1 correct, 1 not done" in text and "fast mode (CI size" in text
 
 
+@slow
 def test_student_render_reports_exercises_not_done(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()

@@ -72,3 +72,17 @@ def test_solution_cells_carry_nbgrader_metadata(path):
 def test_course_has_at_least_two_exercises_per_notebook_and_sixteen_in_all():
     counts = {p.name[:2]: p.read_text().count(render.SOLUTION_BEGIN) for p in NOTEBOOKS}
     assert min(counts.values()) >= 2 and sum(counts.values()) >= 16, counts
+
+
+@pytest.mark.slow
+def test_student_edition_runs_end_to_end_with_every_exercise_not_done(tmp_path):
+    """What students get: every notebook still runs to the end (it goes on with the reference solutions), its
+    claims hold, and each exercise is reported as not done."""
+    results = render.render(NOTEBOOKS[0].parent, tmp_path, fast=True, student=True, echo=lambda text: None)
+    assert [r.notebook for r in results] == [p.name for p in NOTEBOOKS]
+    for r in results:
+        assert r.ok, f"{r.notebook}: {r.error}"
+        assert r.exercises and set(r.exercises.values()) == {"not done"}, (r.notebook, r.exercises)
+    handouts = sorted(tmp_path.glob("*.ipynb"))
+    assert [p.name for p in handouts] == [p.name for p in NOTEBOOKS]
+    assert all(render.SOLUTION_BEGIN not in p.read_text() for p in handouts)
