@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # jupyter refuses to run as root (Docker, cloud machines) unless told it may
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup course student lab test quick bench clean
+.PHONY: setup course student lab present test quick bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ student: setup
 
 lab: setup
 	$(PY) -m jupyter lab notebooks $(ROOT_FLAG) --ServerApp.ip=$${LAB_IP:-127.0.0.1} --ServerApp.port=$${LAB_PORT:-8888}
+
+# live slides with working widgets (jupyterlab-slideshow's deck mode), presented from copies in build/present
+present: setup
+	mkdir -p build/present && cp notebooks/*.ipynb build/present/
+	$(PY) -m jupyter lab build/present $(ROOT_FLAG) --ServerApp.ip=$${LAB_IP:-127.0.0.1} --ServerApp.port=$${LAB_PORT:-8888}
 
 test: setup
 	LECTURELIB_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env tests notebooks

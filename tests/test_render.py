@@ -156,9 +156,10 @@ def test_notebook_builds_a_slide_deck(path, tmp_path):
 @slow
 def test_decks_can_load_reveal_from_a_local_copy(tmp_path):
     nb = nbformat.read(write_notebook(tmp_path / "01_deck.ipynb", "1 + 1"), as_version=4)
-    render.export_slides(nb, tmp_path / "cdn.html")
+    render.export_slides(nb, tmp_path / "default.html")
     render.export_slides(nb, tmp_path / "local.html", reveal_url="reveal.js")
-    assert "unpkg.com/reveal.js" in (tmp_path / "cdn.html").read_text(encoding="utf-8")
+    default = (tmp_path / "default.html").read_text(encoding="utf-8")
+    assert 'href="_static/reveal.js/dist/reveal.css"' in default and "unpkg.com" not in default
     local = (tmp_path / "local.html").read_text(encoding="utf-8")
     assert 'href="reveal.js/dist/reveal.css"' in local and "unpkg.com/reveal.js" not in local
 
