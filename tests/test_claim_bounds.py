@@ -23,7 +23,6 @@ LECTURE_THRESHOLD = {
     "d=": None,
     # 02: deep AEs beat PCA
     "best deep AE MSE / PCA MSE at d = 2": 1.0,
-    "worst deep AE MSE / PCA MSE": 1.0,
     # 03: denoising improves PSNR; the MSE denoiser's output is greyer (blurrier) than on clean input
     "mean PSNR gain of h(x̃) over x̃, dB": 0.0,
     "smallest PSNR gain": 0.0,

@@ -1,0 +1,318 @@
+"""Exercises of notebook 01 (linear auto-encoders and PCA): `from lecturelib.exercises import nb01 as ex`.
+
+1.1 reconstruction_loss: the empirical loss (1/N) Σ_i ||x_i − g(f(x_i))||² that train.fit minimises.
+1.2 principal_axes: PCA by the SVD of the centred data, V_d (p, d).
+1.3 (question) is R = V_dᵀU, between PCA's axes and the trained decoder's columns, close to diagonal?
+1.4 rotate_to_principal_axes: PCA of the codes z = Uᵀx rotates the AE's basis onto PCA's axes.
+
+Each checker runs the student's function on small cases against an independent reference (a closed form,
+torch.linalg.eigh of the covariance where the student uses the SVD, principal angles between subspaces), on a fork
+of the random generator so that the notebook's own random draws do not depend on the student's code.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lecturelib import metrics, models, objectives
+
+from . import Exercise, Hint, Question, as_tensor, compare
+
+P = models.P  # 784 pixels
+
+
+def _forked(checker):
+    """Run `checker` on a fork of the CPU random generator: the notebook draws the same numbers afterwards."""
+    def run(answer):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            checker(answer)
+    run.__doc__ = checker.__doc__
+    return run
+
+
+def _same_columns(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-3) -> bool:
+    """True when a and b (p, d) have the same columns up to the sign of each column."""
+    if a.shape != b.shape:
+        return False
+    a, b = a.double(), b.double()
+    return bool(torch.minimum((a - b).norm(dim=0), (a + b).norm(dim=0)).max() < tol)
+
+
+def _same_span(a: torch.Tensor, b: torch.Tensor, degrees: float = 0.5) -> bool:
+    return a.shape == b.shape and bool(metrics.principal_angles(a.double(), b.double()).max() < degrees)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1.1 the reconstruction loss
+# ------------------------------------------------------------------------------------------------------------------
+def reference_reconstruction_loss(ae: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(1/N) Σ_i ||x_i − g(f(x_i))||²: summed over the pixels, averaged over the batch.  x: (N, 1, 28, 28)"""
+    return {"loss": objectives.reconstruction_error(x, ae.g(ae.f(x))).mean()}
+
+
+class _TinyAE(nn.Module):
+    """A small non-linear auto-encoder with the course's f / g interface, to check a loss on."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder, self.decoder = nn.Linear(P, 3), nn.Linear(3, P)
+
+    def f(self, x):
+        return torch.tanh(self.encoder(x.flatten(1)))
+
+    def g(self, z):
+        return torch.sigmoid(self.decoder(z)).view(-1, 1, 28, 28)
+
+    def forward(self, x):
+        return self.g(self.f(x))
+
+
+def _loss_value(loss_fn, ae, x) -> torch.Tensor:
+    out = loss_fn(ae, x)
+    if isinstance(out, torch.Tensor) or isinstance(out, (int, float)):
+        raise Hint('return a dict, {"loss": value}: train.fit minimises the term named "loss"')
+    if not isinstance(out, dict) or "loss" not in out:
+        raise Hint(f'return a dict with the key "loss", {{"loss": value}}; got {type(out).__name__}'
+                   + (f" with keys {sorted(out)}" if isinstance(out, dict) else ""))
+    value = out["loss"]
+    if isinstance(value, (int, float)):
+        raise Hint("the loss is a Python number (.item()?): keep it a tensor, so that loss.backward() reaches "
+                   "the weights of f and g")
+    value = as_tensor(value, "the loss")
+    if not value.requires_grad:
+        raise Hint("the loss carries no gradient (computed under torch.no_grad() / inference_mode, or detached?): "
+                   "train.fit calls loss.backward() on it")
+    return value
+
+
+def _check_loss_on(loss_fn, ae, x, want: torch.Tensor) -> None:
+    got = _loss_value(loss_fn, ae, x)
+    n = len(x)
+    with torch.no_grad():
+        diff = (x - ae.g(ae.f(x))).double().flatten(1)                   # (N, p)
+    if got.numel() == 1 and torch.isfinite(got).all():
+        value = got.detach().double().reshape(())
+        close = lambda a: torch.allclose(value, a, rtol=1e-4, atol=1e-5)  # noqa: E731
+        slips = [
+            (diff.norm(dim=1).mean(), "forgot the square: the loss is the squared norm ||x_i − x̂_i||², "
+                                      "not the norm ||x_i − x̂_i||"),
+            (diff.abs().sum(1).mean(), "that is Σ |x − x̂| (an L1 loss): square each difference, (x − x̂)²"),
+            (diff.norm(), "that is the norm of the whole batch, ||X − X̂||: square per image, sum over the pixels, "
+                          "then average over the N images"),
+            (diff.pow(2).mean(1).sum(), f"per pixel and summed over the batch: sum (x − x̂)² over the {P} pixels "
+                                        f"of each image, then average over the {n} images"),
+        ]
+        for slip, message in slips:
+            if not close(want) and close(slip):
+                raise Hint(message)
+    compare(got, want, "the loss", per_image=P, batch=n)
+
+
+def check_reconstruction_loss(loss_fn) -> None:
+    """On a linear AE with orthonormal U, where ||x − UUᵀx||² = ||x||² − ||Uᵀx||² (Pythagoras), and on a small
+    non-linear AE against F.mse_loss(reduction="sum") / N."""
+    n = 5
+    x = torch.rand(n, 1, 28, 28)
+    ae = models.LinearAE(3)
+    with torch.no_grad():
+        ae.U.copy_(torch.linalg.qr(torch.randn(P, 3))[0])
+    flat, U = x.flatten(1).double(), ae.U.detach().double()
+    want = (flat.pow(2).sum(1) - (flat @ U).pow(2).sum(1)).mean()     # Pythagoras: x̂ ⟂ x − x̂
+    _check_loss_on(loss_fn, ae, x, want)
+    tiny = _TinyAE()
+    with torch.no_grad():
+        want = F.mse_loss(tiny(x), x, reduction="sum").double() / n
+    _check_loss_on(loss_fn, tiny, x, want)
+
+
+reconstruction_loss = Exercise("1.1", "the reconstruction loss (1/N) Σ ||x − g(f(x))||²",
+                               _forked(check_reconstruction_loss), reference_reconstruction_loss)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1.2 PCA by SVD
+# ------------------------------------------------------------------------------------------------------------------
+def reference_principal_axes(x: torch.Tensor, d: int) -> torch.Tensor:
+    """The top-d principal axes of the data, one per column, by decreasing variance.  x: (N, p) -> V_d: (p, d)"""
+    x_c = x - x.mean(0, keepdim=True)                                   # centre each pixel
+    _, _, Vh = torch.linalg.svd(x_c, full_matrices=False)              # x_c = A S Vh, Vh's rows: the axes
+    return Vh[:d].T
+
+
+def _eigh_axes(x: torch.Tensor) -> torch.Tensor:
+    """All principal axes (p, p), by decreasing variance, from the eigenvectors of the covariance (not an SVD)."""
+    x = x.double()
+    cov = torch.cov(x.T, correction=0)
+    _, vectors = torch.linalg.eigh(cov)                                 # ascending eigenvalues
+    return vectors.flip(1)
+
+
+def _svd_spy(calls: list):
+    real = torch.linalg.svd
+
+    def svd(A, *args, **kwargs):
+        full = kwargs.get("full_matrices", args[0] if args else True)
+        calls.append((tuple(A.shape), bool(full)))
+        return real(A, *args, **kwargs)
+    return real, svd
+
+
+def _data_with_offset(n: int, p: int) -> torch.Tensor:
+    """Data (n, p) with distinct variances along random axes and a large mean, so that forgetting to centre (or
+    centring the wrong way) changes the answer."""
+    scales = torch.tensor([6.0, 4.0, 3.0, 2.2, 1.6, 1.2, 0.9, 0.7, 0.5, 0.4, 0.3, 0.2][:p])
+    Q = torch.linalg.qr(torch.randn(p, p))[0]
+    mean = 5.0 + 3.0 * torch.rand(p)
+    return mean + (torch.randn(n, p) * scales) @ Q.T
+
+
+def _check_axes_case(fn, x: torch.Tensor, d: int) -> None:
+    n, p = x.shape
+    calls: list = []
+    real, spy = _svd_spy(calls)
+    torch.linalg.svd = spy
+    try:
+        got = fn(x.clone(), d)
+    finally:
+        torch.linalg.svd = real
+    if any(full and shape[-2] != shape[-1] for shape, full in calls):
+        raise Hint("call torch.linalg.svd(..., full_matrices=False): with the default full_matrices=True the "
+                   "notebook's 60,000 × 784 data would give a 60,000 × 60,000 factor (14 GB)")
+    got = as_tensor(got, f"principal_axes(x, {d})")
+    want = _eigh_axes(x)[:, :d]
+    if got.shape == (d, p) and d != p:
+        raise Hint(f"shape {tuple(got.shape)}: one axis per row; return V_d with one axis per column, (p, d) = "
+                   f"({p}, {d}): the rows of Vh are the axes, so take Vh[:d].T")
+    if got.shape == (n, d):
+        raise Hint(f"shape {tuple(got.shape)} is the left factor A of x_c = A S Vh (one row per example); "
+                   f"the axes are the rows of Vh: Vh[:d].T, shape (p, d)")
+    if got.dim() == 2 and got.shape[0] == p and got.shape[1] != d:
+        raise Hint(f"{got.shape[1]} axes for d = {d}: keep only the first d, Vh[:d].T")
+    if got.dim() == 1:
+        raise Hint(f"a vector of shape {tuple(got.shape)} (the singular values S?): return the axes V_d, (p, d)")
+    if got.shape != (p, d):
+        raise Hint(f"principal_axes(x, {d}) has shape {tuple(got.shape)}, expected (p, d) = ({p}, {d})")
+    if not torch.isfinite(got).all():
+        raise Hint("V_d contains NaN or infinity")
+    G = got.detach().double()
+    if not _same_span(G, want):
+        x64 = x.double()
+        _, _, vh_raw = torch.linalg.svd(x64, full_matrices=False)
+        _, _, vh_rows = torch.linalg.svd(x64 - x64.mean(1, keepdim=True), full_matrices=False)
+        _, _, vh = torch.linalg.svd(x64 - x64.mean(0, keepdim=True), full_matrices=False)
+        slips = [
+            (vh_raw[:d].T, "not centred: subtract the mean image first, x − x.mean(0); otherwise the first axis "
+                           "points at the mean, not along the largest variance"),
+            (vh_rows[:d].T, "centred each example (x.mean(1), a mean over the pixels of one image); PCA centres "
+                            "each pixel over the examples: x − x.mean(0, keepdim=True)"),
+            (vh[:, :d], "rows vs columns: Vh[:, :d] takes the first d entries of every axis; the axes are the rows "
+                        "of Vh, so take Vh[:d].T"),
+            (vh[-d:].T, "these are the last d axes, of the smallest variance: torch.linalg.svd sorts the singular "
+                        "values in decreasing order, so keep the first d rows, Vh[:d]"),
+        ]
+        for slip, message in slips:
+            if _same_span(G, slip):
+                raise Hint(message)
+    gram = G.T @ G
+    if not torch.allclose(gram, torch.eye(d, dtype=gram.dtype), atol=1e-3):
+        if torch.allclose(gram, torch.diag(gram.diagonal()), atol=1e-3 * gram.abs().max()):
+            raise Hint("the axes are orthogonal but not unit vectors (scaled by the singular values?): "
+                       "take them from Vh as they are")
+        raise Hint("the columns of V_d are not orthonormal: they should be the rows of Vh from torch.linalg.svd")
+    if not _same_span(G, want):
+        angle = metrics.principal_angles(G, want).max().item()
+        raise Hint(f"span(V_d) is not the top-{d} principal subspace (largest principal angle {angle:.3g}°)")
+    if not _same_columns(G, want, tol=1e-2):
+        raise Hint("the right subspace, but the axes are not in decreasing order of variance: V_d's first column "
+                   "must be the first principal axis (the first row of Vh), and so on")
+
+
+def check_principal_axes(fn) -> None:
+    """Against the eigenvectors of the covariance (torch.linalg.eigh, not an SVD), on data with a large mean: first
+    the subspace (principal angles), then each axis up to its sign; d = 3 and d = 1."""
+    x = _data_with_offset(400, 12)
+    _check_axes_case(fn, x, 3)
+    _check_axes_case(fn, x, 1)
+
+
+principal_axes = Exercise("1.2", "PCA by the SVD of the centred data", _forked(check_principal_axes),
+                          reference_principal_axes)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1.3 question: does gradient descent find PCA's axes, or only its subspace?
+# ------------------------------------------------------------------------------------------------------------------
+axes_or_rotation = Question("1.3", "PCA's axes, or a rotation of them?",
+                            choices={"a": "R ≈ diagonal (±1): the AE's columns u_j are PCA's axes v_j",
+                                     "b": "R is a general rotation: the AE spans PCA's subspace in a basis of its own"})
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1.4 PCA of the codes rotates U onto PCA's axes
+# ------------------------------------------------------------------------------------------------------------------
+def reference_rotate_to_principal_axes(U: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """U W, where Z = X U = A S Wᵀ is the SVD of the codes.  U: (p, d) orthonormal columns, X: (N, p) centred."""
+    Z = X @ U                                                           # (N, d): the codes z_i = Uᵀ x_i
+    _, _, Wh = torch.linalg.svd(Z, full_matrices=False)                # Wh = Wᵀ, (d, d)
+    return U @ Wh.T
+
+
+def _rotation_case(p: int = 10, d: int = 3, n: int = 300) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Centred data X (n, p), an orthonormal basis U (p, d) of a random subspace (not PCA's), and the reference:
+    U times the eigenvectors of the codes' covariance UᵀΣU (torch.linalg.eigh), by decreasing variance."""
+    X = _data_with_offset(n, p)
+    X = X - X.mean(0, keepdim=True)
+    U = torch.linalg.qr(torch.randn(p, d))[0]
+    U64 = U.double()
+    cov = U64.T @ (X.double().T @ X.double()) @ U64 / n
+    _, vectors = torch.linalg.eigh(cov)
+    return X, U, U64 @ vectors.flip(1)
+
+
+def check_rotate_to_principal_axes(fn) -> None:
+    """Against U E, E the eigenvectors of the codes' covariance (torch.linalg.eigh), column by column up to sign,
+    for a U that spans a random subspace (so that returning PCA's axes of X instead is told apart)."""
+    X, U, want = _rotation_case()
+    (n, p), d = X.shape, U.shape[1]
+    got = as_tensor(fn(U.clone(), X.clone()), "rotate_to_principal_axes(U, X)")
+    if got.shape == (d, d):
+        raise Hint(f"shape ({d}, {d}) is the rotation itself; return the rotated basis U W, shape (p, d)")
+    if got.shape == (n, d):
+        raise Hint(f"shape ({n}, {d}) is A of Z = A S Wᵀ (the normalised codes); the rotation is W = Vh.T: "
+                   f"return U @ Vh.T")
+    if got.shape == (d, p):
+        raise Hint(f"shape ({d}, {p}): one axis per row; return one per column, U W of shape (p, d)")
+    if got.shape != (p, d):
+        raise Hint(f"rotate_to_principal_axes(U, X) has shape {tuple(got.shape)}, expected (p, d) = ({p}, {d})")
+    if not torch.isfinite(got).all():
+        raise Hint("the result contains NaN or infinity")
+    G = got.detach().double()
+    if _same_columns(G, want):
+        return
+    U64, X64 = U.double(), X.double()
+    _, _, Wh = torch.linalg.svd(X64 @ U64, full_matrices=False)
+    pca = _eigh_axes(X64)[:, :d]
+    slips = [
+        (U64 @ Wh, "rows vs columns: torch.linalg.svd returns Vh = Wᵀ, whose rows are W's columns; rotate with "
+                   "U @ Vh.T"),
+        (U64, "that is U unchanged: rotate it by W from the SVD of the codes Z = X U"),
+        (pca, "these are PCA's axes of X itself, outside span(U): the exercise rotates U within its own span, "
+              "U W, using only the codes Z = X U"),
+        (want.flip(1), "the axes are in increasing order of variance: the first column should go with the largest "
+                       "singular value of Z (torch.linalg.svd sorts them in decreasing order)"),
+    ]
+    for slip, message in slips:
+        if _same_columns(G, slip):
+            raise Hint(message)
+    if not _same_span(G, U64):
+        raise Hint("the columns leave span(U): the result must be U times a d × d rotation, U W")
+    if not torch.allclose(G.T @ G, torch.eye(d, dtype=G.dtype), atol=1e-3):
+        raise Hint("the columns of U W are not orthonormal: W must be a rotation, the right singular vectors of Z")
+    raise Hint("a rotation of U, but not onto the principal axes of the codes: take W from the SVD of the codes "
+               "Z = X U (the SVD of U alone knows nothing of the data: its singular values are all 1)")
+
+
+rotate_to_principal_axes = Exercise("1.4", "PCA of the codes finds the axes", _forked(check_rotate_to_principal_axes),
+                                    reference_rotate_to_principal_axes)

@@ -1,0 +1,196 @@
+"""Notebook 01's exercises: the checker accepts the notebook's own solution, names typical mistakes, and reports an
+unfinished exercise as not done; the question compares a prediction with what the notebook measured."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+try:
+    from notebook_source import solution
+except ImportError:  # tests/ not on sys.path (pytest run from elsewhere)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from notebook_source import solution
+
+from lecturelib import metrics, models
+from lecturelib.exercises import STATUS
+from lecturelib.exercises import nb01 as ex
+
+
+def feedback(exercise, answer, capsys):
+    """(what check() returned, the feedback line it printed)."""
+    returned = exercise.check(answer)
+    return returned, capsys.readouterr().out.strip()
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def centred_svd(x):
+    return torch.linalg.svd(x - x.mean(0, keepdim=True), full_matrices=False)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1.1 reconstruction_loss
+# ------------------------------------------------------------------------------------------------------------------
+def test_reconstruction_loss_accepts_the_notebook_solution(capsys):
+    mine = solution("01", "reconstruction_loss")
+    returned, line = feedback(ex.reconstruction_loss, mine, capsys)
+    assert returned is mine and line.startswith("Exercise 1.1") and STATUS["correct"] in line
+
+
+def test_reference_reconstruction_loss_is_the_closed_form_for_an_orthonormal_U():
+    ae = models.LinearAE(4)
+    with torch.no_grad():
+        ae.U.copy_(torch.linalg.qr(torch.randn(784, 4))[0])
+    x = torch.rand(7, 1, 28, 28)
+    flat = x.flatten(1).double()
+    want = (flat.pow(2).sum(1) - (flat @ ae.U.detach().double()).pow(2).sum(1)).mean()   # Pythagoras
+    got = ex.reference_reconstruction_loss(ae, x)["loss"]
+    assert got.requires_grad and torch.allclose(got.double(), want, rtol=1e-5)
+
+
+def x_hat(ae, x):
+    return ae.g(ae.f(x))
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).mean()}, "per pixel"),
+    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).sum()}, "summed over the batch"),
+    (lambda ae, x: {"loss": (x - x_hat(ae, x)).flatten(1).norm(dim=1).mean()}, "forgot the square"),
+    (lambda ae, x: {"loss": (x - x_hat(ae, x)).abs().flatten(1).sum(1).mean()}, "an L1 loss"),
+    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).mean(1).sum()}, "per pixel and summed over the batch"),
+    (lambda ae, x: (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean(), 'return a dict, {"loss": value}'),
+    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean().item()}, "Python number"),
+    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean().detach()}, "carries no gradient"),
+    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1)}, "reduce over the batch"),
+])
+def test_reconstruction_loss_names_the_mistake(wrong, hint, capsys):
+    returned, line = feedback(ex.reconstruction_loss, wrong, capsys)
+    assert returned is ex.reference_reconstruction_loss
+    assert STATUS["wrong"] in line and hint in line, line
+
+
+def test_reconstruction_loss_not_done(capsys):
+    returned, line = feedback(ex.reconstruction_loss, not_implemented, capsys)
+    assert returned is ex.reference_reconstruction_loss and STATUS["not done"] in line
+
+
+def test_checkers_do_not_move_the_notebooks_random_stream(capsys):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    ex.reconstruction_loss.check(solution("01", "reconstruction_loss"))
+    ex.principal_axes.check(solution("01", "principal_axes"))
+    ex.rotate_to_principal_axes.check(solution("01", "rotate_to_principal_axes"))
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1.2 principal_axes
+# ------------------------------------------------------------------------------------------------------------------
+def test_principal_axes_accepts_the_notebook_solution(capsys):
+    mine = solution("01", "principal_axes")
+    returned, line = feedback(ex.principal_axes, mine, capsys)
+    assert returned is mine and line.startswith("Exercise 1.2") and STATUS["correct"] in line
+
+
+def test_principal_axes_accepts_the_eigenvectors_of_the_covariance(capsys):
+    returned, line = feedback(ex.principal_axes, lambda x, d: torch.linalg.eigh(torch.cov(x.T))[1].flip(1)[:, :d],
+                              capsys)
+    assert STATUS["correct"] in line, line
+
+
+def test_reference_principal_axes_span_sklearns_pca():
+    from sklearn.decomposition import PCA
+
+    x = torch.randn(300, 10) @ torch.randn(10, 10) + 4.0
+    got = ex.reference_principal_axes(x, 3)
+    want = torch.as_tensor(PCA(n_components=3).fit(x.numpy()).components_.T)
+    assert metrics.principal_angles(got, want).max() < 0.1
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda x, d: torch.linalg.svd(x, full_matrices=False)[2][:d].T, "not centred"),
+    (lambda x, d: torch.linalg.svd(x - x.mean(1, keepdim=True), full_matrices=False)[2][:d].T, "centred each example"),
+    (lambda x, d: centred_svd(x)[2][:d], "one axis per column"),
+    (lambda x, d: centred_svd(x)[2][:, :d], "rows vs columns"),
+    (lambda x, d: centred_svd(x)[2][-d:].T, "the last d axes"),
+    (lambda x, d: centred_svd(x)[2].T, "keep only the first d"),
+    (lambda x, d: centred_svd(x)[0][:, :d], "left factor A"),
+    (lambda x, d: centred_svd(x)[2][:d].T * 3, "not unit vectors"),
+    (lambda x, d: centred_svd(x)[2][:d].flip(0).T, "not in decreasing order"),
+    (lambda x, d: torch.linalg.svd(x - x.mean(0))[2][:d].T, "full_matrices=False"),
+])
+def test_principal_axes_names_the_mistake(wrong, hint, capsys):
+    returned, line = feedback(ex.principal_axes, wrong, capsys)
+    assert returned is ex.reference_principal_axes
+    assert STATUS["wrong"] in line and hint in line, line
+
+
+def test_principal_axes_checker_restores_torch_linalg_svd(capsys):
+    real = torch.linalg.svd
+    ex.principal_axes.check(lambda x, d: 1 / 0)
+    assert torch.linalg.svd is real
+
+
+def test_principal_axes_not_done(capsys):
+    returned, line = feedback(ex.principal_axes, not_implemented, capsys)
+    assert returned is ex.reference_principal_axes and STATUS["not done"] in line
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1.3 question: PCA's axes or a rotation
+# ------------------------------------------------------------------------------------------------------------------
+def test_axes_question_right_and_wrong(capsys):
+    mine = solution("01", "predict_axes")
+    assert ex.axes_or_rotation.check(mine, "b") is True
+    assert STATUS["correct"] in capsys.readouterr().out
+    assert ex.axes_or_rotation.check(lambda: "a", "b") is False
+    assert STATUS["wrong"] in capsys.readouterr().out
+    assert ex.axes_or_rotation.check(not_implemented, "b") is False
+    assert STATUS["not done"] in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1.4 rotate_to_principal_axes
+# ------------------------------------------------------------------------------------------------------------------
+def test_rotate_to_principal_axes_accepts_the_notebook_solution(capsys):
+    mine = solution("01", "rotate_to_principal_axes")
+    returned, line = feedback(ex.rotate_to_principal_axes, mine, capsys)
+    assert returned is mine and line.startswith("Exercise 1.4") and STATUS["correct"] in line
+
+
+def test_rotation_recovers_the_axes_from_a_rotated_basis_of_pcas_subspace():
+    """U = V_d R for a random rotation R: rotating U by its codes' PCA gives V_d back, column by column up to sign."""
+    x = torch.randn(500, 8, dtype=torch.float64) * torch.tensor([5.0, 4, 3, 2, 1.5, 1, 0.5, 0.2], dtype=torch.float64)
+    X = x - x.mean(0)
+    V = ex.reference_principal_axes(X, 3)
+    R = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))[0]
+    got = ex.reference_rotate_to_principal_axes(V @ R, X)
+    assert torch.allclose((got * V).sum(0).abs(), torch.ones(3, dtype=torch.float64), atol=1e-8)
+
+
+def codes_svd(U, X):
+    return torch.linalg.svd(X @ U, full_matrices=False)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda U, X: U @ codes_svd(U, X)[2], "rows vs columns"),
+    (lambda U, X: U, "U unchanged"),
+    (lambda U, X: ex.reference_principal_axes(X, U.shape[1]), "PCA's axes of X itself"),
+    (lambda U, X: U @ codes_svd(U, X)[2].T.flip(1), "increasing order of variance"),
+    (lambda U, X: codes_svd(U, X)[2].T, "the rotation itself"),
+    (lambda U, X: codes_svd(U, X)[0], "normalised codes"),
+    (lambda U, X: torch.linalg.svd(U, full_matrices=False)[0], "the SVD of U alone"),
+])
+def test_rotate_to_principal_axes_names_the_mistake(wrong, hint, capsys):
+    returned, line = feedback(ex.rotate_to_principal_axes, wrong, capsys)
+    assert returned is ex.reference_rotate_to_principal_axes
+    assert STATUS["wrong"] in line and hint in line, line
+
+
+def test_rotate_to_principal_axes_not_done(capsys):
+    returned, line = feedback(ex.rotate_to_principal_axes, not_implemented, capsys)
+    assert returned is ex.reference_rotate_to_principal_axes and STATUS["not done"] in line
