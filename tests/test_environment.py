@@ -1,30 +1,51 @@
-"""requirements.txt and environment.yml describe the same environment."""
+"""The environment is declared once (pyproject.toml) and pinned once (constraints.txt); the other files derive."""
 import re
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _requirements() -> set[str]:
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
-    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def _environment_pip() -> set[str]:
+def _declared() -> list[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+
+
+def _pins() -> dict[str, str]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pins = [line.split("==") for line in lines if line.strip() and not line.startswith("#")]
+    return {name.lower().replace("_", "-"): version for name, version in pins}
+
+
+def test_requirements_install_the_package_with_its_extras_under_the_constraints():
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines == ["-c constraints.txt", "-e .[course,dev]"]
+
+
+def test_environment_pins_python_311_and_installs_requirements():
     text = (ROOT / "environment.yml").read_text()
-    pip_block = text.split("- pip:", 1)[1]
-    return {m.group(1).strip() for m in re.finditer(r"^\s+-\s+(\S.*)$", pip_block, re.M)}
+    assert re.search(r"^\s+-\s+python=3\.11\s*$", text, re.M)
+    assert re.search(r"^\s+-\s+-r requirements\.txt\s*$", text, re.M)
 
 
-def test_requirements_and_environment_list_the_same_packages():
-    assert _requirements() == _environment_pip()
+def test_every_declared_dependency_is_pinned_within_its_range():
+    pins = _pins()
+    for requirement in _declared():
+        name = _name(requirement)
+        assert name in pins, f"{name} is declared in pyproject.toml but not pinned in constraints.txt"
+        minimum = re.search(r">=\s*([\d.]+)", requirement)
+        if minimum:
+            have = tuple(int(p) for p in re.findall(r"\d+", pins[name].split("+")[0])[:3])
+            want = tuple(int(p) for p in re.findall(r"\d+", minimum.group(1))[:3])
+            assert have >= want, f"{name}: pinned {pins[name]} is below the declared {requirement}"
 
 
-def test_environment_pins_python_311():
-    assert re.search(r"^\s+-\s+python=3\.11\s*$", (ROOT / "environment.yml").read_text(), re.M)
-
-
-def test_the_course_packages_are_declared():
-    names = {re.split(r"[<>=!~ ]", r, maxsplit=1)[0].lower() for r in _requirements()}
-    assert {"torch", "torchvision", "jupyterlab", "matplotlib", "ipywidgets", "scikit-learn", "nbval",
-            "pytest", "tqdm"} <= names
+def test_what_the_course_imports_is_declared():
+    names = {_name(r) for r in _declared()}
+    assert {"torch", "torchvision", "numpy", "matplotlib", "scikit-learn", "ipywidgets", "traitlets", "pillow",
+            "tqdm", "nbformat", "nbclient", "nbconvert", "jupyterlab", "pytest", "nbval", "ruff"} <= names
