@@ -5,21 +5,21 @@ PY := $(VENV)/bin/python
 # jupyter refuses to run as root (Docker, cloud machines) unless told it may
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup course student lab present test quick bench clean
+.PHONY: setup course student lab present test quick lint bench clean
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -r requirements.txt -e .
+	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
 setup: $(VENV)/.installed
 
 course: setup
-	$(PY) -m lecturelib render --slides
+	$(PY) -m course render --slides
 
 student: setup
-	$(PY) -m lecturelib render --student
+	$(PY) -m course render --student
 
 lab: setup
 	$(PY) -m jupyter lab notebooks $(ROOT_FLAG) --ServerApp.ip=$${LAB_IP:-127.0.0.1} --ServerApp.port=$${LAB_PORT:-8888}
@@ -35,8 +35,12 @@ test: setup
 quick: setup
 	LECTURELIB_FAST=1 $(PY) -m pytest -q -m "not slow and not browser" tests
 
+lint: setup
+	$(PY) -m ruff check lecturelib course data tests conftest.py
+	$(PY) -m ruff format --check lecturelib course data tests conftest.py
+
 bench: setup
-	$(PY) -m lecturelib.bench
+	$(PY) -m course bench
 
 clean:
 	rm -rf build checkpoints .pytest_cache

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import torch
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_FILE = DATA_DIR / "mnist.npz"
-# SHA-256 of data/mnist.npz as written by data/build_mnist.py.
+# SHA-256 of data/mnist.npz as written by `python -m course data build` (course/build_data.py).
 DATA_SHA256 = "ac1e0a582d176194fa3e769a3ab457da4bd87c93eb4d845729d7432c67793bda"
 
 SPLITS = ("train", "test")
@@ -162,35 +161,3 @@ class Batches:
                 rows = perm[i * size:(i + 1) * size]
                 batch = tuple(t.index_select(0, rows) for t in tensors)
             yield batch if len(batch) > 1 else batch[0]
-
-
-def _main(argv: list[str]) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m lecturelib.data",
-                                     description="The MNIST file shipped with the course: check it, or write the "
-                                                 "official IDX files from it (for torchvision or other tools).")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("check", help="verify data/mnist.npz and that it reproduces the official files' MD5 sums")
-    export = sub.add_parser("export", help="write the four IDX files into DIR/MNIST/raw")
-    export.add_argument("dir", type=Path)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "export":
-            print(f"wrote the four MNIST IDX files into {write_idx(args.dir)}")
-            return 0
-        arrays = mnist_arrays()
-        for split, names in IDX_FILES.items():
-            for name, kind in zip(names, ("images", "labels")):
-                md5 = hashlib.md5(idx_bytes(arrays[f"{split}_{kind}"])).hexdigest()
-                if md5 != IDX_MD5[name]:
-                    raise DatasetError(f"{name} from {DATA_FILE} has MD5 {md5}, the official file {IDX_MD5[name]}")
-        print(f"{DATA_FILE}: SHA-256 ok, identical to the official MNIST release (MD5 of all four files match)")
-        return 0
-    except DatasetError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))

@@ -42,6 +42,11 @@ CHECKPOINT_FORMAT = 2
 SCHEDULES = ("constant", "onecycle")
 CHECK_EVERY = 50  # steps between NaN checks: one host sync per check, not per step
 RETRAIN_ENV = "LECTURELIB_RETRAIN"
+# The course's fast path for the VAE on a CPU: larger batches keep the two cores busy, and a one-cycle schedule
+# peaking above Adam's 1e-3 makes up for the fewer steps (tuned on full MNIST by `python -m course bench`,
+# docs/benchmarks.md).
+FAST_BATCH_SIZE = 512
+FAST_LR = 6e-3
 LossFn = Callable[[nn.Module, object], dict]
 
 
@@ -510,3 +515,33 @@ def _postfix(history: History) -> dict[str, str]:
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, unit="epoch", disable=not enabled, leave=True, dynamic_ncols=True)
+
+
+def mnist_vae(latent_dim: int, x_train: torch.Tensor, *, likelihood: str = "bernoulli", epochs: int | None = None,
+              test: torch.Tensor | None = None, device: torch.device | str | None = None,
+              progress: bool = True) -> tuple[nn.Module, History]:
+    """Notebook 06's VAE, models.VAE(latent_dim, 400, likelihood), trained on `x_train` (N, 1, 28, 28) with the
+    course's fast path (batch FAST_BATCH_SIZE, Adam with a one-cycle schedule peaking at FAST_LR,
+    objectives.vae_loss) and cached as checkpoints/mnist-vae-<likelihood>-d<latent_dim>-<key>.pt, so that every
+    notebook calling it with the same data and epochs shares one trained model (06 trains it, 07 loads it).
+
+    epochs: None for the course's budget: 60 on full MNIST (enough for d = 20 to get below 101 nats of test -ELBO,
+        which notebook 06 checks; 45 epochs gave 101.3), 40 in fast mode (the 10,000-digit CI subset).
+    test: a held-out split evaluated after every epoch (None: no evaluation during training).
+    device: where the model is built and trained; None: the device of x_train.
+    Initial weights and mini-batch order come from seed 0 on a fork of the random generators: the same model
+    whoever trains it first, and the caller's random draws are left untouched.
+    Returns the trained model (in eval mode) and its History.
+    """
+    from lecturelib import models, objectives, runtime
+
+    if epochs is None:
+        epochs = runtime.by_mode(full=60, fast=40)
+    device = torch.device(device) if device is not None else x_train.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        model = models.VAE(latent_dim=latent_dim, hidden_dim=400, likelihood=likelihood).to(device)
+        history = fit(model, objectives.vae_loss, x_train, epochs=epochs, batch_size=FAST_BATCH_SIZE,
+                      lr=FAST_LR, schedule="onecycle", test=test,
+                      checkpoint=f"mnist-vae-{likelihood}-d{latent_dim}", progress=progress)
+    return model.eval(), history

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from lecturelib import bench, data, models, objectives, train
+from course import bench
+from lecturelib import data, models, objectives, train
 
 pytestmark = pytest.mark.slow  # runs the benchmark end to end on a tiny data set
 
@@ -141,4 +142,4 @@ def test_bad_counts_are_refused(argv, tiny_root):
 def test_missing_data_root_is_refused_with_a_hint(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(["--data-root", str(tmp_path)])
-    assert "lecturelib.data export" in capsys.readouterr().err
+    assert "course data export" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """The HTML pages and slide decks need no network: every script, stylesheet and font they load is vendored in
-lecturelib/static (with its licence), copied into <out>/_static and referenced by a relative URL.
+course/static (with its licence), copied into <out>/_static and referenced by a relative URL.
 
 What a browser makes of them (slides move, formulas typeset, nothing fetched from outside) is tests/test_browser.py.
 """
@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from lecturelib import render
+from course import render
 
 REPO = Path(__file__).resolve().parent.parent
 # What the pages load: <script src>, <link href>, CSS @import and url(...).
@@ -90,7 +90,7 @@ def test_each_vendored_package_carries_its_licence_and_all_stay_small():
     fonts = render.STATIC / "reveal.js" / "dist" / "theme" / "fonts" / "source-sans-pro"
     assert (fonts / "LICENSE").is_file() and "Open Font License" in (fonts / "LICENSE").read_text(encoding="utf-8")
     size = sum(f.stat().st_size for f in render.STATIC.rglob("*") if f.is_file())
-    assert size < 4_000_000, f"lecturelib/static holds {size / 1e6:.1f} MB"
+    assert size < 4_000_000, f"course/static holds {size / 1e6:.1f} MB"
 
 
 def test_the_vendored_versions_are_the_ones_the_templates_were_written_for():

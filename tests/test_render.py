@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from lecturelib import render
+from course import render
 
 slow = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def tiny_course(tmp_path_factory):
 def cli_run(tiny_course, tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "lecturelib", "render", "--fast", "--slides",
+    proc = subprocess.run([sys.executable, "-m", "course", "render", "--fast", "--slides",
                            "--notebooks", str(tiny_course), "--out", str(out), "--timeout", "120"],
                           capture_output=True, text=True, env=env, timeout=300)
     return proc, out
@@ -122,7 +122,7 @@ def test_static_copy_keeps_the_png_fallback_and_drops_widget_views():
 
 
 def test_unknown_command_prints_usage():
-    proc = subprocess.run([sys.executable, "-m", "lecturelib", "paint"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "course", "paint"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 2 and "render" in proc.stderr
 
@@ -182,7 +182,7 @@ def test_one_signal_stops_the_whole_run_and_writes_the_summary(slow_course, tmp_
 
     out = tmp_path / "build"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "lecturelib", "render", "--fast", "--notebooks", str(slow_course),
+    proc = subprocess.Popen([sys.executable, "-m", "course", "render", "--fast", "--notebooks", str(slow_course),
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
     while not list(Path(tmp_path).glob("build")) and time.monotonic() < deadline:

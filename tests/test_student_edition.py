@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lecturelib import render
+from course import render
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
 

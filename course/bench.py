@@ -1,4 +1,4 @@
-"""`python -m lecturelib.bench`: the course's training path against the canonical PyTorch VAE, side by side.
+"""`python -m course bench`: the course's training path against the canonical PyTorch VAE, side by side.
 
 It times (1) an epoch of the pytorch/examples-style VAE script and of `train.fit` on the same 784-400-20 model,
 (2) the test loss each reaches in the reference's wall time, (3) every notebook end to end, on each device.
@@ -26,10 +26,9 @@ from torch import nn
 from lecturelib import data, models, objectives, train
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-# The course path's settings for the equal-wall-time run: larger batches keep the two cores busy, and a one-cycle
-# schedule peaking above Adam's 1e-3 makes up for the fewer steps (tuned on full MNIST, docs/benchmarks.md).
-TUNED_BATCH_SIZE = 512
-TUNED_LR = 6e-3
+# The course path's settings for the equal-wall-time run live in train (FAST_BATCH_SIZE, FAST_LR): notebook 06
+# trains its VAE with them too.
+TUNED_BATCH_SIZE, TUNED_LR = train.FAST_BATCH_SIZE, train.FAST_LR
 TARGETS = {"epoch_ratio_min": 3.0, "budget_test_loss_max": 100.0, "notebook_full_s_max": 300.0,
            "course_fast_s_max": 600.0}
 
@@ -182,7 +181,7 @@ def run_course_budget(x_train: torch.Tensor, x_test: torch.Tensor, device: torch
 # ---------------------------------------------------------------------------------------------------------------
 def time_notebook(path: Path, fast: bool, device: torch.device, timeout: int = 1800) -> dict:
     """Execute one notebook in a fresh kernel (render.execute) and return its wall time and whether it ran cleanly."""
-    from lecturelib import render
+    from course import render
 
     with tempfile.TemporaryDirectory(prefix="lecturelib-bench-") as checkpoints:
         env = {"LECTURELIB_DEVICE": device.type, "LECTURELIB_CHECKPOINTS": checkpoints}
@@ -296,7 +295,7 @@ def print_table(report: dict) -> None:
         rows.append((t["device"], f"all notebooks ({t['mode']})", f"{t['seconds']:.1f} s"))
     width = max((len(r[1]) for r in rows), default=10)
     m = report["machine"]
-    print(f"\nlecturelib.bench on {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads), "
+    print(f"\ncourse bench on {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads), "
           f"torch {m['torch']}, {report['date']}")
     for device, what, value in rows:
         print(f"  {device:5s} {what:<{width}}  {value}")
@@ -307,7 +306,7 @@ def print_table(report: dict) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m lecturelib.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m course bench", description=__doc__.splitlines()[0])
     p.add_argument("--data-root", type=Path,
                    help="folder with MNIST's IDX files under MNIST/raw (default: written from data/mnist.npz "
                         "into a temporary folder)")
@@ -337,7 +336,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         raw = args.data_root / "MNIST" / "raw"
         if not all((raw / name).exists() for names in data.IDX_FILES.values() for name in names):
             p.error(f"the MNIST IDX files are not under {raw}: write them with "
-                    f"`python -m lecturelib.data export {args.data_root}`, or leave --data-root out")
+                    f"`python -m course data export {args.data_root}`, or leave --data-root out")
     return args
 
 

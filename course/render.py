@@ -1,8 +1,8 @@
 """Render the whole course headless: execute every notebook in order into build/ as notebooks, HTML and slide decks.
 
-`python -m lecturelib render [--fast] [--slides] [--only 03] [--out build]` prints one row per notebook (seconds,
+`python -m course render [--fast] [--slides] [--only 03] [--out build]` prints one row per notebook (seconds,
 pass/fail, the claims it checked) and writes build/summary.json; it exits non-zero when any notebook failed.
-The pages and decks load reveal.js and MathJax from build/_static (copied there from lecturelib/static), so the build
+The pages and decks load reveal.js and MathJax from build/_static (copied there from course/static), so the build
 folder works with no network: opened from disk, zipped, or served by `python -m http.server`.
 `--student` writes the student edition instead (solutions replaced by `raise NotImplementedError()`, as nbgrader
 does), executes it end to end and reports each exercise as not done.
@@ -140,8 +140,8 @@ def static_copy(nb):
     return nb
 
 
-# The pages' browser assets ship with the course (lecturelib/static: reveal.js, MathJax, require.js, each with its
-# licence; lecturelib/static/update.sh re-vendors them from npm) and are copied next to the pages, so that a build
+# The pages' browser assets ship with the course (course/static: reveal.js, MathJax, require.js, each with its
+# licence; course/static/update.sh re-vendors them from npm) and are copied next to the pages, so that a build
 # folder works with no network: opened from disk, zipped, or served by `python -m http.server`.
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_DIR = "_static"                                     # out/_static, next to the pages
@@ -481,7 +481,7 @@ def render(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build", *, fast:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m lecturelib render", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m course render", description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--fast", dest="fast", action="store_const", const=True,
                       help="CI-sized run (LECTURELIB_FAST=1 in the kernels); default: $LECTURELIB_FAST, else full")

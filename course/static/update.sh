@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Re-vendor the browser assets of the HTML pages and slide decks from the npm registry (development time only:
-# building or presenting the course never touches the network). Usage: bash lecturelib/static/update.sh
+# building or presenting the course never touches the network). Usage: bash course/static/update.sh
 # Versions match what nbconvert's templates were written for (reveal.js 4), except MathJax, which is MathJax 3 with
-# the configuration in lecturelib/render.py (the templates' own configuration is MathJax 2's).
+# the configuration in course/render.py (the templates' own configuration is MathJax 2's).
 set -euo pipefail
 REVEAL=4.0.2 MATHJAX=3.2.2 REQUIREJS=2.3.8
 here="$(cd "$(dirname "$0")" && pwd)"
