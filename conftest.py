@@ -1,4 +1,5 @@
 """pytest settings shared by the unit tests and the notebooks (run under nbval)."""
+
 import os
 
 # Tests and notebooks under pytest run CI-sized, whatever the caller's shell says (nothing in the course uses the

@@ -1,4 +1,5 @@
 """`python -m course <command> [options]`: the course's one command line."""
+
 from __future__ import annotations
 
 import sys

@@ -3,6 +3,7 @@
 It times (1) an epoch of the pytorch/examples-style VAE script and of `train.fit` on the same 784-400-20 model,
 (2) the test loss each reaches in the reference's wall time, (3) every notebook end to end, on each device.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,6 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,8 +29,12 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # The course path's settings for the equal-wall-time run live in train (FAST_BATCH_SIZE, FAST_LR): notebook 06
 # trains its VAE with them too.
 TUNED_BATCH_SIZE, TUNED_LR = train.FAST_BATCH_SIZE, train.FAST_LR
-TARGETS = {"epoch_ratio_min": 3.0, "budget_test_loss_max": 100.0, "notebook_full_s_max": 300.0,
-           "course_fast_s_max": 600.0}
+TARGETS = {
+    "epoch_ratio_min": 3.0,
+    "budget_test_loss_max": 100.0,
+    "notebook_full_s_max": 300.0,
+    "course_fast_s_max": 600.0,
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -73,8 +77,9 @@ def reference_loss(recon_x, x, mu, logvar):
     return bce + kld
 
 
-def run_reference(root: Path, device: torch.device, epochs: int, limit: int | None = None,
-                  batch_size: int = 128, lr: float = 1e-3) -> dict:
+def run_reference(
+    root: Path, device: torch.device, epochs: int, limit: int | None = None, batch_size: int = 128, lr: float = 1e-3
+) -> dict:
     """Train and test the reference as its script does (DataLoader + ToTensor, test after every epoch).
 
     Returns per-epoch train and test seconds, the total wall time, and the last test loss (nats per image).
@@ -117,9 +122,16 @@ def run_reference(root: Path, device: torch.device, epochs: int, limit: int | No
         test_loss /= len(test_loader.dataset)
         train_s.append(t1 - t0)
         test_s.append(time.perf_counter() - t1)
-    return {"epochs": epochs, "batch_size": batch_size, "lr": lr, "train_seconds": train_s, "test_seconds": test_s,
-            "seconds_per_epoch": statistics.median(train_s), "wall_s": time.perf_counter() - start,
-            "test_loss": test_loss}
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "train_seconds": train_s,
+        "test_seconds": test_s,
+        "seconds_per_epoch": statistics.median(train_s),
+        "wall_s": time.perf_counter() - start,
+        "test_loss": test_loss,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -140,19 +152,30 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_course_epochs(x_train: torch.Tensor, device: torch.device, epochs: int, batch_size: int,
-                      lr: float) -> dict:
+def run_course_epochs(x_train: torch.Tensor, device: torch.device, epochs: int, batch_size: int, lr: float) -> dict:
     """Seconds per epoch of train.fit on models.VAE(20, 400, 'bernoulli'), evaluation left out as for the reference."""
     model = models.VAE(20, 400, "bernoulli").to(device)
     x = x_train.to(device)
     _sync(device)
     history = train.fit(model, objectives.vae_loss, x, epochs=epochs, batch_size=batch_size, lr=lr, progress=False)
-    return {"epochs": epochs, "batch_size": batch_size, "lr": lr, "train_seconds": history.seconds,
-            "seconds_per_epoch": statistics.median(history.seconds)}
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "train_seconds": history.seconds,
+        "seconds_per_epoch": statistics.median(history.seconds),
+    }
 
 
-def run_course_budget(x_train: torch.Tensor, x_test: torch.Tensor, device: torch.device, budget_s: float,
-                      seconds_per_epoch: float, batch_size: int, lr: float) -> tuple[dict, nn.Module]:
+def run_course_budget(
+    x_train: torch.Tensor,
+    x_test: torch.Tensor,
+    device: torch.device,
+    budget_s: float,
+    seconds_per_epoch: float,
+    batch_size: int,
+    lr: float,
+) -> tuple[dict, nn.Module]:
     """Train the course's VAE for as many whole epochs as fit in `budget_s`, then report its test -ELBO.
 
     The one-cycle schedule needs its length up front, so the epochs come from the measured epoch time, less the
@@ -166,14 +189,24 @@ def run_course_budget(x_train: torch.Tensor, x_test: torch.Tensor, device: torch
     eval_s = time.perf_counter() - t0
     left = budget_s - (time.perf_counter() - start) - eval_s
     epochs = max(1, int(0.97 * left / seconds_per_epoch))  # 3 % margin for the noise of a shared machine
-    history = train.fit(model, objectives.vae_loss, x, epochs=epochs, batch_size=batch_size, lr=lr,
-                        schedule="onecycle", progress=False)
+    history = train.fit(
+        model, objectives.vae_loss, x, epochs=epochs, batch_size=batch_size, lr=lr, schedule="onecycle", progress=False
+    )
     test = train.evaluate(model, objectives.vae_loss, xt)
     _sync(device)
     wall = time.perf_counter() - start
-    return {"epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": "onecycle", "wall_s": wall,
-            "budget_s": budget_s, "train_loss": history.train["loss"][-1], "test_loss": test["loss"],
-            "test_recon": test["recon"], "test_kl": test["kl"]}, model
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "schedule": "onecycle",
+        "wall_s": wall,
+        "budget_s": budget_s,
+        "train_loss": history.train["loss"][-1],
+        "test_loss": test["loss"],
+        "test_recon": test["recon"],
+        "test_kl": test["kl"],
+    }, model
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -186,8 +219,14 @@ def time_notebook(path: Path, fast: bool, device: torch.device, timeout: int = 1
     with tempfile.TemporaryDirectory(prefix="lecturelib-bench-") as checkpoints:
         env = {"LECTURELIB_DEVICE": device.type, "LECTURELIB_CHECKPOINTS": checkpoints}
         _, error, seconds = render.execute(path, fast=fast, timeout=timeout, env=env)
-    return {"notebook": path.name, "mode": "fast" if fast else "full", "device": device.type,
-            "seconds": seconds, "ok": not error, "error": error or None}
+    return {
+        "notebook": path.name,
+        "mode": "fast" if fast else "full",
+        "device": device.type,
+        "seconds": seconds,
+        "ok": not error,
+        "error": error or None,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -200,9 +239,15 @@ def machine() -> dict:
         for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
             if line.startswith("Model name:"):
                 cpu = line.split(":", 1)[1].strip()
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -217,8 +262,9 @@ def _devices(choice: str) -> list[torch.device]:
     return [device]
 
 
-def bench_device(device: torch.device, args: argparse.Namespace, x_train: torch.Tensor,
-                 x_test: torch.Tensor) -> tuple[dict, nn.Module | None]:
+def bench_device(
+    device: torch.device, args: argparse.Namespace, x_train: torch.Tensor, x_test: torch.Tensor
+) -> tuple[dict, nn.Module | None]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else machine()["cpu"]
     print(f"[{device.type}] reference: {args.ref_epochs} epochs of the pytorch/examples VAE ...", flush=True)
     torch.manual_seed(args.seed)
@@ -228,18 +274,27 @@ def bench_device(device: torch.device, args: argparse.Namespace, x_train: torch.
     course = run_course_epochs(x_train, device, args.epochs, batch_size=128, lr=1e-3)
     torch.manual_seed(args.seed)
     tuned = run_course_epochs(x_train, device, args.epochs, batch_size=args.batch_size, lr=args.lr)
-    result = {"device": device.type, "name": name,
-              "epoch": {"reference_s": ref["seconds_per_epoch"], "course_s": course["seconds_per_epoch"],
-                        "ratio": ref["seconds_per_epoch"] / course["seconds_per_epoch"],
-                        "course_tuned_s": tuned["seconds_per_epoch"],
-                        "ratio_tuned": ref["seconds_per_epoch"] / tuned["seconds_per_epoch"],
-                        "reference": ref, "course": course, "course_tuned": tuned}}
+    result = {
+        "device": device.type,
+        "name": name,
+        "epoch": {
+            "reference_s": ref["seconds_per_epoch"],
+            "course_s": course["seconds_per_epoch"],
+            "ratio": ref["seconds_per_epoch"] / course["seconds_per_epoch"],
+            "course_tuned_s": tuned["seconds_per_epoch"],
+            "ratio_tuned": ref["seconds_per_epoch"] / tuned["seconds_per_epoch"],
+            "reference": ref,
+            "course": course,
+            "course_tuned": tuned,
+        },
+    }
     model = None
     if not args.skip_budget:
         print(f"[{device.type}] course: train.fit for the reference's {ref['wall_s']:.0f} s ...", flush=True)
         torch.manual_seed(args.seed)
-        budget, model = run_course_budget(x_train, x_test, device, ref["wall_s"], tuned["seconds_per_epoch"],
-                                          args.batch_size, args.lr)
+        budget, model = run_course_budget(
+            x_train, x_test, device, ref["wall_s"], tuned["seconds_per_epoch"], args.batch_size, args.lr
+        )
         result["budget"] = {"reference": {k: ref[k] for k in ("epochs", "wall_s", "test_loss")}, "course": budget}
     return result, model
 
@@ -249,26 +304,57 @@ def verdict(report: dict) -> list[dict]:
     out = []
     for r in report["devices"]:
         e = r["epoch"]
-        out.append({"device": r["device"], "what": "epoch speed-up at batch 128", "value": e["ratio"],
-                    "bound": f">= {TARGETS['epoch_ratio_min']}", "met": e["ratio"] >= TARGETS["epoch_ratio_min"]})
-        out.append({"device": r["device"], "what": f"epoch speed-up at batch {e['course_tuned']['batch_size']}",
-                    "value": e["ratio_tuned"], "bound": f">= {TARGETS['epoch_ratio_min']}",
-                    "met": e["ratio_tuned"] >= TARGETS["epoch_ratio_min"]})
+        out.append(
+            {
+                "device": r["device"],
+                "what": "epoch speed-up at batch 128",
+                "value": e["ratio"],
+                "bound": f">= {TARGETS['epoch_ratio_min']}",
+                "met": e["ratio"] >= TARGETS["epoch_ratio_min"],
+            }
+        )
+        out.append(
+            {
+                "device": r["device"],
+                "what": f"epoch speed-up at batch {e['course_tuned']['batch_size']}",
+                "value": e["ratio_tuned"],
+                "bound": f">= {TARGETS['epoch_ratio_min']}",
+                "met": e["ratio_tuned"] >= TARGETS["epoch_ratio_min"],
+            }
+        )
         if "budget" in r:
             loss = r["budget"]["course"]["test_loss"]
-            out.append({"device": r["device"], "what": "test -ELBO in the reference's wall time", "value": loss,
-                        "bound": f"<= {TARGETS['budget_test_loss_max']}",
-                        "met": loss <= TARGETS["budget_test_loss_max"]})
+            out.append(
+                {
+                    "device": r["device"],
+                    "what": "test -ELBO in the reference's wall time",
+                    "value": loss,
+                    "bound": f"<= {TARGETS['budget_test_loss_max']}",
+                    "met": loss <= TARGETS["budget_test_loss_max"],
+                }
+            )
     for n in report["notebooks"]:
         if n["mode"] == "full":
-            out.append({"device": n["device"], "what": f"{n['notebook']} in full mode (s)", "value": n["seconds"],
-                        "bound": f"<= {TARGETS['notebook_full_s_max']}",
-                        "met": n["ok"] and n["seconds"] <= TARGETS["notebook_full_s_max"]})
+            out.append(
+                {
+                    "device": n["device"],
+                    "what": f"{n['notebook']} in full mode (s)",
+                    "value": n["seconds"],
+                    "bound": f"<= {TARGETS['notebook_full_s_max']}",
+                    "met": n["ok"] and n["seconds"] <= TARGETS["notebook_full_s_max"],
+                }
+            )
     for t in report["notebook_totals"]:
         if t["mode"] == "fast":
-            out.append({"device": t["device"], "what": "whole course in fast mode (s)", "value": t["seconds"],
-                        "bound": f"<= {TARGETS['course_fast_s_max']}",
-                        "met": t["seconds"] <= TARGETS["course_fast_s_max"]})
+            out.append(
+                {
+                    "device": t["device"],
+                    "what": "whole course in fast mode (s)",
+                    "value": t["seconds"],
+                    "bound": f"<= {TARGETS['course_fast_s_max']}",
+                    "met": t["seconds"] <= TARGETS["course_fast_s_max"],
+                }
+            )
     return out
 
 
@@ -279,24 +365,47 @@ def print_table(report: dict) -> None:
         rows.append((r["device"], "reference epoch (DataLoader+ToTensor, batch 128)", f"{e['reference_s']:.2f} s"))
         rows.append((r["device"], "course epoch (train.fit, batch 128)", f"{e['course_s']:.2f} s  ({e['ratio']:.2f}x)"))
         b = e["course_tuned"]["batch_size"]
-        rows.append((r["device"], f"course epoch (train.fit, batch {b})",
-                     f"{e['course_tuned_s']:.2f} s  ({e['ratio_tuned']:.2f}x)"))
+        rows.append(
+            (
+                r["device"],
+                f"course epoch (train.fit, batch {b})",
+                f"{e['course_tuned_s']:.2f} s  ({e['ratio_tuned']:.2f}x)",
+            )
+        )
         if "budget" in r:
             ref, course = r["budget"]["reference"], r["budget"]["course"]
-            rows.append((r["device"], f"reference test -ELBO after {ref['epochs']} epochs, {ref['wall_s']:.1f} s",
-                         f"{ref['test_loss']:.2f} nats"))
-            rows.append((r["device"], f"course test -ELBO after {course['epochs']} epochs "
-                                      f"(batch {course['batch_size']}, one-cycle {course['lr']:g}), "
-                                      f"{course['wall_s']:.1f} s", f"{course['test_loss']:.2f} nats"))
+            rows.append(
+                (
+                    r["device"],
+                    f"reference test -ELBO after {ref['epochs']} epochs, {ref['wall_s']:.1f} s",
+                    f"{ref['test_loss']:.2f} nats",
+                )
+            )
+            rows.append(
+                (
+                    r["device"],
+                    f"course test -ELBO after {course['epochs']} epochs "
+                    f"(batch {course['batch_size']}, one-cycle {course['lr']:g}), "
+                    f"{course['wall_s']:.1f} s",
+                    f"{course['test_loss']:.2f} nats",
+                )
+            )
     for n in report["notebooks"]:
-        rows.append((n["device"], f"notebook {n['notebook']} ({n['mode']})",
-                     f"{n['seconds']:.1f} s" + ("" if n["ok"] else f"  FAILED: {n['error']}")))
+        rows.append(
+            (
+                n["device"],
+                f"notebook {n['notebook']} ({n['mode']})",
+                f"{n['seconds']:.1f} s" + ("" if n["ok"] else f"  FAILED: {n['error']}"),
+            )
+        )
     for t in report["notebook_totals"]:
         rows.append((t["device"], f"all notebooks ({t['mode']})", f"{t['seconds']:.1f} s"))
     width = max((len(r[1]) for r in rows), default=10)
     m = report["machine"]
-    print(f"\ncourse bench on {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads), "
-          f"torch {m['torch']}, {report['date']}")
+    print(
+        f"\ncourse bench on {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads), "
+        f"torch {m['torch']}, {report['date']}"
+    )
     for device, what, value in rows:
         print(f"  {device:5s} {what:<{width}}  {value}")
     if report.get("verdict"):
@@ -307,22 +416,34 @@ def print_table(report: dict) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m course bench", description=__doc__.splitlines()[0])
-    p.add_argument("--data-root", type=Path,
-                   help="folder with MNIST's IDX files under MNIST/raw (default: written from data/mnist.npz "
-                        "into a temporary folder)")
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        help="folder with MNIST's IDX files under MNIST/raw (default: written from data/mnist.npz "
+        "into a temporary folder)",
+    )
     p.add_argument("--json", type=Path, help="write the figures as JSON to this file")
     p.add_argument("--save", type=Path, help="save the equal-wall-time VAE's state_dict here (models.VAE(20, 400))")
     p.add_argument("--device", default="auto", help="cpu, cuda, or auto: the CPU, then the GPU if there is one")
-    p.add_argument("--ref-epochs", type=int, default=10,
-                   help="epochs of the reference; their wall time is the budget of the equal-time run (10)")
+    p.add_argument(
+        "--ref-epochs",
+        type=int,
+        default=10,
+        help="epochs of the reference; their wall time is the budget of the equal-time run (10)",
+    )
     p.add_argument("--epochs", type=int, default=3, help="epochs of train.fit timed per setting (3)")
-    p.add_argument("--batch-size", type=int, default=TUNED_BATCH_SIZE,
-                   help=f"batch size of the equal-time run ({TUNED_BATCH_SIZE})")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=TUNED_BATCH_SIZE,
+        help=f"batch size of the equal-time run ({TUNED_BATCH_SIZE})",
+    )
     p.add_argument("--lr", type=float, default=TUNED_LR, help=f"one-cycle peak lr of the equal-time run ({TUNED_LR})")
     p.add_argument("--skip-budget", action="store_true", help="skip the equal-wall-time run")
     p.add_argument("--skip-notebooks", action="store_true", help="do not time the notebooks")
-    p.add_argument("--full-notebooks", action="store_true",
-                   help="time the notebooks in full mode too (default: fast mode only)")
+    p.add_argument(
+        "--full-notebooks", action="store_true", help="time the notebooks in full mode too (default: fast mode only)"
+    )
     p.add_argument("--notebooks", type=Path, default=NOTEBOOK_DIR, help="folder of notebooks to time (notebooks/)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--limit", type=int, help="use only the first N digits of each split (for quick checks)")
@@ -335,8 +456,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.data_root is not None:
         raw = args.data_root / "MNIST" / "raw"
         if not all((raw / name).exists() for names in data.IDX_FILES.values() for name in names):
-            p.error(f"the MNIST IDX files are not under {raw}: write them with "
-                    f"`python -m course data export {args.data_root}`, or leave --data-root out")
+            p.error(
+                f"the MNIST IDX files are not under {raw}: write them with "
+                f"`python -m course data export {args.data_root}`, or leave --data-root out"
+            )
     return args
 
 
@@ -360,9 +483,15 @@ def _run(args: argparse.Namespace) -> dict:
     x_train = load_images(args.data_root, "train", args.limit)
     x_test = load_images(args.data_root, "test", args.limit)
     print(f"MNIST from {args.data_root / 'MNIST' / 'raw'}: {len(x_train):,} train, {len(x_test):,} test digits")
-    report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-              "data": {"root": str(args.data_root), "train": len(x_train), "test": len(x_test)},
-              "targets": TARGETS, "devices": [], "notebooks": [], "notebook_totals": []}
+    report = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "data": {"root": str(args.data_root), "train": len(x_train), "test": len(x_test)},
+        "targets": TARGETS,
+        "devices": [],
+        "notebooks": [],
+        "notebook_totals": [],
+    }
     for device in _devices(args.device):
         result, model = bench_device(device, args, x_train, x_test)
         report["devices"].append(result)
@@ -380,9 +509,14 @@ def _run(args: argparse.Namespace) -> dict:
                     timed.append(time_notebook(path, fast, device))
                     _write(report | {"notebooks": report["notebooks"] + timed}, args.json)
                 report["notebooks"].extend(timed)
-                report["notebook_totals"].append({"device": device.type, "mode": "fast" if fast else "full",
-                                                  "notebooks": len(timed),
-                                                  "seconds": sum(n["seconds"] for n in timed)})
+                report["notebook_totals"].append(
+                    {
+                        "device": device.type,
+                        "mode": "fast" if fast else "full",
+                        "notebooks": len(timed),
+                        "seconds": sum(n["seconds"] for n in timed),
+                    }
+                )
     report["verdict"] = verdict(report)
     print_table(report)
     if args.json is not None:

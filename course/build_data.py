@@ -10,6 +10,7 @@ and the digits that fast mode (CI) uses, a class-balanced subset drawn once with
     ci_train_index (10000,): 1,000 training digits per class;  ci_test_index (2000,): 200 test digits per class.
 The file is deterministic (same input, same bytes); the script prints the SHA-256 that lecturelib/data.py checks.
 """
+
 import argparse
 import hashlib
 import sys
@@ -67,8 +68,9 @@ def check() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m course data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build data/mnist.npz from the four official IDX files")
     b.add_argument("raw", type=Path, help="folder holding the four uncompressed MNIST IDX files")

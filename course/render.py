@@ -7,6 +7,7 @@ folder works with no network: opened from disk, zipped, or served by `python -m 
 `--student` writes the student edition instead (solutions replaced by `raise NotImplementedError()`, as nbgrader
 does), executes it end to end and reports each exercise as not done.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,7 +27,7 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-CLAIM_MARKS = ("✓", "✗", "–")   # holds, fails, not checked at CI size (claims.MARKS)
+CLAIM_MARKS = ("✓", "✗", "–")  # holds, fails, not checked at CI size (claims.MARKS)
 DEVICE_PREFIX = "lecturelib: device"
 EXERCISE_LINE = re.compile(r"^Exercise (\d+\.\d+) \((.*?)\): ([✓○✗])")
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -60,7 +61,7 @@ def strip_solutions(source: str, cell_type: str) -> str:
             if inside:
                 raise ValueError(f"nested {SOLUTION_BEGIN} in:\n{source}")
             inside = True
-            indent = line[:len(line) - len(line.lstrip())]
+            indent = line[: len(line) - len(line.lstrip())]
             out.extend(indent + stub for stub in CODE_STUB) if cell_type == "code" else out.append(ANSWER_STUB)
         elif stripped == SOLUTION_END:
             if not inside:
@@ -144,11 +145,11 @@ def static_copy(nb):
 # licence; course/static/update.sh re-vendors them from npm) and are copied next to the pages, so that a build
 # folder works with no network: opened from disk, zipped, or served by `python -m http.server`.
 STATIC = Path(__file__).resolve().parent / "static"
-STATIC_DIR = "_static"                                     # out/_static, next to the pages
-REVEAL_PREFIX = f"{STATIC_DIR}/reveal.js"                  # reveal.js 4.0.2, the version nbconvert's template names
-REVEAL_THEME = "white"                                     # its font (Source Sans Pro) ships with it
-MATHJAX_URL = f"{STATIC_DIR}/mathjax/tex-svg-full.js"      # MathJax 3.2.2: TeX in, SVG out, one file, no web fonts
-REQUIRE_JS_URL = f"{STATIC_DIR}/requirejs/require.js"      # require.js 2.3.8, which loads reveal.js in the deck
+STATIC_DIR = "_static"  # out/_static, next to the pages
+REVEAL_PREFIX = f"{STATIC_DIR}/reveal.js"  # reveal.js 4.0.2, the version nbconvert's template names
+REVEAL_THEME = "white"  # its font (Source Sans Pro) ships with it
+MATHJAX_URL = f"{STATIC_DIR}/mathjax/tex-svg-full.js"  # MathJax 3.2.2: TeX in, SVG out, one file, no web fonts
+REQUIRE_JS_URL = f"{STATIC_DIR}/requirejs/require.js"  # require.js 2.3.8, which loads reveal.js in the deck
 
 # nbconvert's lab and reveal templates configure MathJax 2 (MathJax.Hub); this is the same configuration for
 # MathJax 3: $...$ and \(...\) inline, $$...$$ and \[...\] displayed, \$ for a dollar, AMS equation numbers.
@@ -167,21 +168,28 @@ window.MathJax = {
 </script>
 <script id="MathJax-script" src="{{ resources.mathjax_url }}"></script>
 """
-_LAB_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
-{%- block html_head_js_mathjax -%}""" + _MATHJAX3 + r"""{%- endblock html_head_js_mathjax -%}
+_LAB_TEMPLATE = (
+    r"""{%- extends 'index.html.j2' -%}
+{%- block html_head_js_mathjax -%}"""
+    + _MATHJAX3
+    + r"""{%- endblock html_head_js_mathjax -%}
 """
+)
 # The deck uses reveal.js's white theme, whose font ships with reveal.js (nbconvert's default, "simple", imports its
 # fonts from Google Fonts). The reveal template also loads jQuery (only to make tall slides scroll, done below without
 # it), imports mermaid from a CDN on every page (replaced by the lab template's loader, which fetches it only for a
 # page with a mermaid diagram: the course has none), and re-renders MathJax 2 on each slide change (MathJax 3's SVG
 # needs no re-rendering, and MathJax.Hub does not exist in MathJax 3).
-_REVEAL_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
+_REVEAL_TEMPLATE = (
+    r"""{%- extends 'index.html.j2' -%}
 {% from 'mermaidjs.html.j2' import mermaid_js %}
 {%- block html_head_js_jquery -%}{%- endblock html_head_js_jquery -%}
 {%- block html_head_js_mermaidjs -%}
 {{ mermaid_js(resources.mermaid_js_url, resources.mermaid_layout_elk_js_url) }}
 {%- endblock html_head_js_mermaidjs -%}
-{%- block html_head_js_mathjax -%}""" + _MATHJAX3 + r"""{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mathjax -%}"""
+    + _MATHJAX3
+    + r"""{%- endblock html_head_js_mathjax -%}
 {%- block html_head_css -%}
 <style type="text/css">
 /* the white theme capitalises headings, which would change their symbols (x, X); keep them as written */
@@ -223,6 +231,7 @@ require({waitSeconds: 15}, ["{{ reveal_url_prefix }}/dist/reveal.js", "{{ reveal
 </script>
 {% endblock footer_js %}
 """
+)
 
 
 def copy_static(out: Path) -> Path:
@@ -245,8 +254,9 @@ def export_html(nb, path: Path) -> None:
     """The notebook as one HTML page (nbconvert's lab template) at `path`, with MathJax from path's folder/_static."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab", raw_template=_LAB_TEMPLATE, mathjax_url=MATHJAX_URL,
-                            require_js_url=REQUIRE_JS_URL)
+    exporter = HTMLExporter(
+        template_name="lab", raw_template=_LAB_TEMPLATE, mathjax_url=MATHJAX_URL, require_js_url=REQUIRE_JS_URL
+    )
     body, _ = exporter.from_notebook_node(static_copy(nb))
     path = Path(path)
     path.write_text(body, encoding="utf-8")
@@ -261,9 +271,14 @@ def export_slides(nb, path: Path, reveal_url: str | None = None) -> None:
     """
     from nbconvert import SlidesExporter
 
-    exporter = SlidesExporter(reveal_scroll=True, reveal_theme=REVEAL_THEME, raw_template=_REVEAL_TEMPLATE,
-                              reveal_url_prefix=reveal_url or REVEAL_PREFIX, mathjax_url=MATHJAX_URL,
-                              require_js_url=REQUIRE_JS_URL)
+    exporter = SlidesExporter(
+        reveal_scroll=True,
+        reveal_theme=REVEAL_THEME,
+        raw_template=_REVEAL_TEMPLATE,
+        reveal_url_prefix=reveal_url or REVEAL_PREFIX,
+        mathjax_url=MATHJAX_URL,
+        require_js_url=REQUIRE_JS_URL,
+    )
     body, _ = exporter.from_notebook_node(static_copy(nb))
     path = Path(path)
     path.write_text(body, encoding="utf-8")
@@ -338,8 +353,13 @@ def execute(path: Path, *, fast: bool, timeout: int, env: dict[str, str] | None 
     nb = nbformat.read(path, as_version=4)
     if student:
         nb = student_edition(nb)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     outcome: dict[str, BaseException] = {}
 
     def work():
@@ -372,21 +392,40 @@ def execute(path: Path, *, fast: bool, timeout: int, env: dict[str, str] | None 
     return nb, _error_line(nb, exc), seconds
 
 
-def run_notebook(path: Path, out: Path, *, fast: bool, slides: bool, timeout: int,
-                 reveal_url: str | None = None, student: bool = False) -> Result:
+def run_notebook(
+    path: Path,
+    out: Path,
+    *,
+    fast: bool,
+    slides: bool,
+    timeout: int,
+    reveal_url: str | None = None,
+    student: bool = False,
+) -> Result:
     """Execute one notebook (cwd = its folder) and write <out>/<name>.ipynb, .html (and .slides.html)."""
     try:
         nb, error, seconds = execute(path, fast=fast, timeout=timeout, student=student)
     except (OSError, ValueError, nbformat.reader.NotJSONError, nbformat.ValidationError) as err:
-        return Result(notebook=path.name, ok=False, seconds=0.0, error=f"unreadable notebook: {type(err).__name__}: "
-                                                                         f"{str(err).strip().splitlines()[0][:200]}")
+        return Result(
+            notebook=path.name,
+            ok=False,
+            seconds=0.0,
+            error=f"unreadable notebook: {type(err).__name__}: {str(err).strip().splitlines()[0][:200]}",
+        )
     lines = _printed_lines(nb)
     device = next((line.strip() for line in lines if line.startswith(DEVICE_PREFIX)), "")
-    result = Result(notebook=path.name, ok=not error, seconds=round(seconds, 1), error=error, device=device,
-                    claims=[line.strip() for line in lines if line.strip().startswith(CLAIM_MARKS)],
-                    mode=("fast" if " mode fast" in device else "full" if " mode full" in device else ""),
-                    exercises={m[1]: {"✓": "correct", "○": "not done", "✗": "wrong"}[m[3]]
-                               for m in map(EXERCISE_LINE.match, lines) if m})
+    result = Result(
+        notebook=path.name,
+        ok=not error,
+        seconds=round(seconds, 1),
+        error=error,
+        device=device,
+        claims=[line.strip() for line in lines if line.strip().startswith(CLAIM_MARKS)],
+        mode=("fast" if " mode fast" in device else "full" if " mode full" in device else ""),
+        exercises={
+            m[1]: {"✓": "correct", "○": "not done", "✗": "wrong"}[m[3]] for m in map(EXERCISE_LINE.match, lines) if m
+        },
+    )
     if any(line.startswith("✗") for line in result.claims):
         result.ok = False
     if result.mode and result.mode != ("fast" if fast else "full"):  # the kernel ran another mode than asked for
@@ -419,15 +458,26 @@ def format_summary(results: list[Result], fast: bool) -> str:
     total = sum(r.seconds for r in results)
     marks = [line[0] for r in results for line in r.claims]
     devices = sorted({r.device.split(",")[0] for r in results if r.device})
-    rows.append(f"{len(results) - failed}/{len(results)} passed in {total:.0f} s, {MODE_WORDS[fast]}; "
-                f"claims: {marks.count('✓')} ✓ held, {marks.count('✗')} ✗ failed, "
-                f"{marks.count('–')} – not checked at CI size" + (f"; {devices[0]}" if len(devices) == 1 else ""))
+    rows.append(
+        f"{len(results) - failed}/{len(results)} passed in {total:.0f} s, {MODE_WORDS[fast]}; "
+        f"claims: {marks.count('✓')} ✓ held, {marks.count('✗')} ✗ failed, "
+        f"{marks.count('–')} – not checked at CI size" + (f"; {devices[0]}" if len(devices) == 1 else "")
+    )
     return "\n".join(rows)
 
 
-def render(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build", *, fast: bool | None = None, slides: bool = False,
-           only: list[str] | None = None, timeout: int = 900, reveal_url: str | None = None,
-           echo=None, student: bool = False) -> list[Result]:
+def render(
+    notebooks_dir: Path = NOTEBOOKS,
+    out: Path = REPO / "build",
+    *,
+    fast: bool | None = None,
+    slides: bool = False,
+    only: list[str] | None = None,
+    timeout: int = 900,
+    reveal_url: str | None = None,
+    echo=None,
+    student: bool = False,
+) -> list[Result]:
     """Execute the course's notebooks in order into `out`; write out/summary.json and echo the summary table.
 
     `fast=None` follows $LECTURELIB_FAST; `echo` (default: print, flushed) receives progress and the summary.
@@ -449,27 +499,37 @@ def render(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build", *, fast:
             nbformat.write(student_edition(nbformat.read(path, as_version=4)), out / path.name)
         executed = out / "executed"
         echo(f"student edition of {len(paths)} notebooks written to {out}")
-    echo(f"rendering {len(paths)} notebooks{' (student edition)' if student else ''} in {MODE_WORDS[fast]} into {executed}")
+    echo(
+        f"rendering {len(paths)} notebooks{' (student edition)' if student else ''} in {MODE_WORDS[fast]} "
+        f"into {executed}"
+    )
     global _stop
     results, interrupted = [], None
     with _Stop() as _stop:
         try:
             for path in paths:
                 echo(f"running {path.name} ...")
-                result = run_notebook(path, executed, fast=fast, slides=slides, timeout=timeout,
-                                      reveal_url=reveal_url, student=student)
-                echo(f"  {'pass' if result.ok else 'FAIL'} in {result.seconds:.1f} s"
-                     + (f": {result.error}" if result.error else ""))
+                result = run_notebook(
+                    path, executed, fast=fast, slides=slides, timeout=timeout, reveal_url=reveal_url, student=student
+                )
+                echo(
+                    f"  {'pass' if result.ok else 'FAIL'} in {result.seconds:.1f} s"
+                    + (f": {result.error}" if result.error else "")
+                )
                 results.append(result)
         except Interrupted as stop:
             interrupted = stop
             results.append(Result(notebook=path.name, ok=False, seconds=0.0, error=f"interrupted ({stop})"))
         finally:
             _stop = None
-    summary = {"mode": "fast" if fast else "full", "data": "CI subset of MNIST" if fast else "all of MNIST",
-               "edition": "student" if student else "instructor", "passed": all(r.ok for r in results),
-               "interrupted": str(interrupted) if interrupted else None,
-               "notebooks": [asdict(r) for r in results]}
+    summary = {
+        "mode": "fast" if fast else "full",
+        "data": "CI subset of MNIST" if fast else "all of MNIST",
+        "edition": "student" if student else "instructor",
+        "passed": all(r.ok for r in results),
+        "interrupted": str(interrupted) if interrupted else None,
+        "notebooks": [asdict(r) for r in results],
+    }
     (executed / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     echo(format_summary(results, fast))
     if interrupted:
@@ -483,25 +543,48 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m course render", description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--fast", dest="fast", action="store_const", const=True,
-                      help="CI-sized run (LECTURELIB_FAST=1 in the kernels); default: $LECTURELIB_FAST, else full")
+    mode.add_argument(
+        "--fast",
+        dest="fast",
+        action="store_const",
+        const=True,
+        help="CI-sized run (LECTURELIB_FAST=1 in the kernels); default: $LECTURELIB_FAST, else full",
+    )
     mode.add_argument("--full", dest="fast", action="store_const", const=False, help="lecture-quality run")
     parser.add_argument("--slides", action="store_true", help="also write <name>.slides.html reveal.js decks")
-    parser.add_argument("--only", action="append", metavar="PREFIX",
-                        help="render only notebooks whose name starts with PREFIX (repeatable), e.g. --only 03")
-    parser.add_argument("--student", action="store_true",
-                        help="write the student edition (solutions stubbed out) and execute it (default out: build/student)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="PREFIX",
+        help="render only notebooks whose name starts with PREFIX (repeatable), e.g. --only 03",
+    )
+    parser.add_argument(
+        "--student",
+        action="store_true",
+        help="write the student edition (solutions stubbed out) and execute it (default out: build/student)",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default: build/, or build/student with --student)")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="notebooks folder (default: notebooks/)")
-    parser.add_argument("--reveal-url", metavar="PREFIX",
-                        help="where the decks load reveal.js from (default: the copy in <out>/_static, which works "
-                             "offline), e.g. https://unpkg.com/reveal.js@4.0.2")
+    parser.add_argument(
+        "--reveal-url",
+        metavar="PREFIX",
+        help="where the decks load reveal.js from (default: the copy in <out>/_static, which works "
+        "offline), e.g. https://unpkg.com/reveal.js@4.0.2",
+    )
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default: 900)")
     args = parser.parse_args(argv)
     try:
         out = args.out or (REPO / "build" / ("student" if args.student else ""))
-        results = render(args.notebooks, out, fast=args.fast, slides=args.slides, only=args.only,
-                         timeout=args.timeout, reveal_url=args.reveal_url, student=args.student)
+        results = render(
+            args.notebooks,
+            out,
+            fast=args.fast,
+            slides=args.slides,
+            only=args.only,
+            timeout=args.timeout,
+            reveal_url=args.reveal_url,
+            student=args.student,
+        )
     except (FileNotFoundError, NotADirectoryError, FileExistsError, ValueError) as error:
         print(f"render: {error}", file=sys.stderr)
         return 2

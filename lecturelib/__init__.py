@@ -3,5 +3,19 @@
 The notebooks teach; this package carries the data, device, models, objectives, training loop, plots and widgets.
 Import the modules you need explicitly (``from lecturelib import data, train``); importing has no side effects.
 """
+
 __version__ = "0.1.0"
-__all__ = ["runtime", "data", "models", "objectives", "train", "metrics", "plots", "widgets", "claims", "lvm", "quality", "render"]
+__all__ = [
+    "runtime",
+    "data",
+    "models",
+    "objectives",
+    "train",
+    "metrics",
+    "plots",
+    "widgets",
+    "claims",
+    "lvm",
+    "quality",
+    "render",
+]

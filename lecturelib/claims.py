@@ -1,4 +1,5 @@
 """Check a lecture claim in the open: print it beside its measured figure, and fail the cell when it does not hold."""
+
 from __future__ import annotations
 
 import math
@@ -31,13 +32,16 @@ def claim(what: str, value: float, op: str, bound: float, note: str = "", *, che
         from lecturelib import runtime
 
         if runtime.fast_mode():
-            line = (f"{MARKS['not checked']} {what} = {value:.4g}  (not checked at CI size; "
-                    f"the full run checks {symbol} {bound:.4g}{': ' + note if note else ''})")
+            line = (
+                f"{MARKS['not checked']} {what} = {value:.4g}  (not checked at CI size; "
+                f"the full run checks {symbol} {bound:.4g}{': ' + note if note else ''})"
+            )
             print(line)
             return
     holds = not math.isnan(value) and compare(value, bound)
-    line = (f"{MARKS['holds' if holds else 'fails']} {what} = {value:.4g} {symbol} {bound:.4g}"
-            + (f"  ({note})" if note else ""))
+    line = f"{MARKS['holds' if holds else 'fails']} {what} = {value:.4g} {symbol} {bound:.4g}" + (
+        f"  ({note})" if note else ""
+    )
     print(line)
     if not holds:
         raise ClaimFailed(line)

@@ -3,6 +3,7 @@
 Images come back as one float32 tensor (N, 1, 28, 28) in [0, 1]; `Batches` slices them on the training device.
 Full mode uses all of MNIST; fast mode (CI) uses a fixed, class-balanced subset of the same file.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,12 +23,16 @@ SPLITS = ("train", "test")
 SUBSETS = ("all", "ci")
 # The official release's four files (LeCun, Cortes & Burges), uncompressed, with their MD5 sums: the arrays in
 # data/mnist.npz are these files' contents, so write_idx reproduces them byte for byte.
-IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-IDX_MD5 = {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-           "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-           "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-           "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"}
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IDX_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
 
 
 class DatasetError(RuntimeError):
@@ -40,7 +45,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise DatasetError(f"{path} is not an uint8 IDX file (bad magic number)")
     ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = 4 + 4 * ndim + int(np.prod(dims))
     if len(raw) != expected:
         raise DatasetError(f"{path} has {len(raw)} bytes, expected {expected} for shape {dims}: truncated or corrupt")
@@ -61,8 +66,10 @@ def _arrays(path: Path, mtime_ns: int) -> dict[str, np.ndarray]:
     blob = path.read_bytes()
     digest = hashlib.sha256(blob).hexdigest()
     if digest != DATA_SHA256:
-        raise DatasetError(f"{path} is corrupt or was changed (SHA-256 {digest[:12]}…, expected {DATA_SHA256[:12]}…): "
-                           f"restore it with `git checkout -- data/mnist.npz`")
+        raise DatasetError(
+            f"{path} is corrupt or was changed (SHA-256 {digest[:12]}…, expected {DATA_SHA256[:12]}…): "
+            f"restore it with `git checkout -- data/mnist.npz`"
+        )
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}
 
@@ -74,14 +81,15 @@ def mnist_arrays() -> dict[str, np.ndarray]:
 
 
 def default_subset() -> str:
-    """"ci" in fast mode (LECTURELIB_FAST=1), else "all"."""
+    """ "ci" in fast mode (LECTURELIB_FAST=1), else "all"."""
     from lecturelib import runtime
 
     return "ci" if runtime.fast_mode() else "all"
 
 
-def load_mnist(split: str = "train", subset: str | None = None, limit: int | None = None,
-               quiet: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def load_mnist(
+    split: str = "train", subset: str | None = None, limit: int | None = None, quiet: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST digits as tensors on the CPU, from data/mnist.npz (no network, ever).
 
     split:  "train" or "test".
@@ -133,8 +141,14 @@ class Batches:
     tensors: same first dimension N; batch_size: int >= 1.
     """
 
-    def __init__(self, *tensors: torch.Tensor, batch_size: int, shuffle: bool = True, drop_last: bool = False,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        *tensors: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        generator: torch.Generator | None = None,
+    ):
         if not tensors:
             raise ValueError("Batches needs at least one tensor")
         n = len(tensors[0])
@@ -152,12 +166,11 @@ class Batches:
     def __iter__(self):
         tensors, size = self.tensors, self.batch_size
         n = len(tensors[0])
-        perm = (torch.randperm(n, generator=self.generator, device="cpu").to(tensors[0].device)
-                if self.shuffle else None)
+        perm = torch.randperm(n, generator=self.generator, device="cpu").to(tensors[0].device) if self.shuffle else None
         for i in range(len(self)):
             if perm is None:
-                batch = tuple(t[i * size:(i + 1) * size] for t in tensors)
+                batch = tuple(t[i * size : (i + 1) * size] for t in tensors)
             else:
-                rows = perm[i * size:(i + 1) * size]
+                rows = perm[i * size : (i + 1) * size]
                 batch = tuple(t.index_select(0, rows) for t in tensors)
             yield batch if len(batch) > 1 else batch[0]

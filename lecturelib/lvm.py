@@ -1,9 +1,11 @@
-"""Latent-variable models with exact answers: a linear-Gaussian p_theta(x, z) whose marginal p_theta(x) and posterior
-p_theta(z|x) are closed-form, so the ELBO, its KL gap, the IWAE bound and gradient estimators can be checked against truth.
+"""Latent-variable models with exact answers: a linear-Gaussian p_theta(x, z) whose marginal p_theta(x) and
+posterior p_theta(z|x) are closed-form, so the ELBO, its KL gap, the IWAE bound and gradient estimators can be
+checked against truth.
 
 The variational family is q_phi(z) = N(z; m, diag s²) with phi = (m, log s), for one observation x.
 Exact answers need float64; the model keeps W's dtype and device and casts its inputs to them.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,9 +41,17 @@ class LinearGaussian:
         self.W, self.b, self.sigma = W, b.to(W), float(sigma)
 
     @classmethod
-    def random(cls, latent_dim: int, data_dim: int, sigma: float = 1.0, *, scale: float = 1.0,
-               diagonal_posterior: bool = False, generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float64) -> "LinearGaussian":
+    def random(
+        cls,
+        latent_dim: int,
+        data_dim: int,
+        sigma: float = 1.0,
+        *,
+        scale: float = 1.0,
+        diagonal_posterior: bool = False,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> LinearGaussian:
         """A random model: W with N(0, scale²) entries, b ~ N(0, I).
 
         diagonal_posterior=True makes W's columns orthogonal (W = Q diag(norms)), so Wᵀ W and hence the posterior
@@ -53,7 +63,7 @@ class LinearGaussian:
             if p < d:
                 raise ValueError(f"diagonal_posterior needs data_dim >= latent_dim, got {p} < {d}")
             Q, _ = torch.linalg.qr(W)  # (p, d) orthonormal columns
-            W = Q * W.norm(dim=0)      # orthogonal columns with the random matrix's column norms
+            W = Q * W.norm(dim=0)  # orthogonal columns with the random matrix's column norms
         b = torch.randn(p, generator=generator, dtype=dtype)
         return cls(W, b, sigma)
 
@@ -119,8 +129,9 @@ class LinearGaussian:
         mean = (x - self.b) @ self.W @ cov / self.sigma**2
         return mean, cov
 
-    def naive_log_marginal(self, x: torch.Tensor, n: int, repeats: int = 1,
-                           generator: torch.Generator | None = None) -> torch.Tensor:
+    def naive_log_marginal(
+        self, x: torch.Tensor, n: int, repeats: int = 1, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """The naive Monte Carlo estimate log 1/n Σ_i p_theta(x|z_i), z_i ~ p(z), `repeats` independent times.
 
         x: (p,) -> (repeats,). Computed in log space and in chunks, so n can be large.
@@ -133,14 +144,16 @@ class LinearGaussian:
         total = torch.full((repeats,), -math.inf, dtype=self.W.dtype, device=self.W.device)
         for start in range(0, n, chunk):
             size = min(chunk, n - start)
-            z = torch.randn(repeats, size, self.latent_dim, generator=generator, dtype=self.W.dtype,
-                            device=self.W.device)
+            z = torch.randn(
+                repeats, size, self.latent_dim, generator=generator, dtype=self.W.dtype, device=self.W.device
+            )
             total = torch.logaddexp(total, torch.logsumexp(self.log_likelihood(x, z), dim=1))
         # log 1/n Σ_i p(x|z_i)
         return total - math.log(n)
 
 
 # ---- the variational family q_phi(z) = N(z; m, diag s²), phi = (m, log s) ----
+
 
 def log_q(z: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
     """log q_phi(z) = log N(z; m, diag s²).  z, m, log_s: (..., d), broadcast -> (...)"""
@@ -150,8 +163,11 @@ def log_q(z: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor
 def _check_q(model: LinearGaussian, x, m, log_s) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     if not isinstance(model, LinearGaussian):
         raise TypeError(f"model must be a LinearGaussian, got {type(model).__name__}")
-    return (model._as(x, model.data_dim, "x"), model._as(m, model.latent_dim, "m"),
-            model._as(log_s, model.latent_dim, "log_s"))
+    return (
+        model._as(x, model.data_dim, "x"),
+        model._as(m, model.latent_dim, "m"),
+        model._as(log_s, model.latent_dim, "log_s"),
+    )
 
 
 def gaussian_kl(mean0: torch.Tensor, cov0: torch.Tensor, mean1: torch.Tensor, cov1: torch.Tensor) -> torch.Tensor:
@@ -160,8 +176,10 @@ def gaussian_kl(mean0: torch.Tensor, cov0: torch.Tensor, mean1: torch.Tensor, co
     mean: (..., d), cov: (..., d, d), broadcast -> (...).
     """
     if cov0.shape[-2:] != cov1.shape[-2:] or cov0.shape[-1] != mean0.shape[-1] or mean0.shape[-1] != mean1.shape[-1]:
-        raise ValueError(f"shapes do not match: mean0 {tuple(mean0.shape)}, cov0 {tuple(cov0.shape)}, "
-                         f"mean1 {tuple(mean1.shape)}, cov1 {tuple(cov1.shape)}")
+        raise ValueError(
+            f"shapes do not match: mean0 {tuple(mean0.shape)}, cov0 {tuple(cov0.shape)}, "
+            f"mean1 {tuple(mean1.shape)}, cov1 {tuple(cov1.shape)}"
+        )
     d = mean0.shape[-1]
     L1 = torch.linalg.cholesky(cov1)
     # KL = 1/2 [tr(Σ1⁻¹ Σ0) + (μ1 - μ0)ᵀ Σ1⁻¹ (μ1 - μ0) - d + log det Σ1 - log det Σ0]
@@ -172,15 +190,17 @@ def gaussian_kl(mean0: torch.Tensor, cov0: torch.Tensor, mean1: torch.Tensor, co
     return 0.5 * (trace + white.pow(2).sum(-1) - d + log_det1 - log_det0)
 
 
-def expected_log_likelihood(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor,
-                            log_s: torch.Tensor) -> torch.Tensor:
+def expected_log_likelihood(
+    model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor
+) -> torch.Tensor:
     """E_q[log p_theta(x|z)] in closed form.  x (..., p), m, log_s (..., d) -> (...)"""
     x, m, log_s = _check_q(model, x, m, log_s)
     residual = x - (m @ model.W.T + model.b)  # (..., p)
     # E_q ||x - Wz - b||² = ||x - Wm - b||² + Σ_j s_j² ||W_:j||²
     spread = (torch.exp(2 * log_s) * model.W.pow(2).sum(0)).sum(-1)
-    return -0.5 * (model.data_dim * (LOG_2PI + 2 * math.log(model.sigma))
-                   + (residual.pow(2).sum(-1) + spread) / model.sigma**2)
+    return -0.5 * (
+        model.data_dim * (LOG_2PI + 2 * math.log(model.sigma)) + (residual.pow(2).sum(-1) + spread) / model.sigma**2
+    )
 
 
 def kl_to_prior(m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
@@ -202,8 +222,15 @@ def kl_to_posterior(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log
     return gaussian_kl(m, torch.diag_embed(torch.exp(2 * log_s)), post_mean, post_cov)
 
 
-def iwae_bound(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor, k: int,
-               repeats: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+def iwae_bound(
+    model: LinearGaussian,
+    x: torch.Tensor,
+    m: torch.Tensor,
+    log_s: torch.Tensor,
+    k: int,
+    repeats: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Importance-weighted bound log 1/k Σ_i p_theta(x, z_i) / q_phi(z_i), z_i ~ q_phi (Burda et al. 2016).
 
     x (p,), m, log_s (d,) -> (repeats,) independent draws of the bound. Its mean is ≤ log p_theta(x), equals the
@@ -233,13 +260,21 @@ def mean_field_optimum(model: LinearGaussian, x: torch.Tensor) -> tuple[torch.Te
 def _per_sample_params(m: torch.Tensor, log_s: torch.Tensor, repeats: int, n: int):
     """One copy of (m, log s) per sample, (repeats, n, d) each, so one backward gives every per-sample gradient."""
     shape = (repeats, n, m.shape[-1])
-    return (m.detach().expand(shape).clone().requires_grad_(True),
-            log_s.detach().expand(shape).clone().requires_grad_(True))
+    return (
+        m.detach().expand(shape).clone().requires_grad_(True),
+        log_s.detach().expand(shape).clone().requires_grad_(True),
+    )
 
 
-def score_function_gradient(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor, n: int,
-                            repeats: int = 1, generator: torch.Generator | None = None
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
+def score_function_gradient(
+    model: LinearGaussian,
+    x: torch.Tensor,
+    m: torch.Tensor,
+    log_s: torch.Tensor,
+    n: int,
+    repeats: int = 1,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The score-function (REINFORCE) estimate of ∇_phi ELBO with n samples, `repeats` independent times.
 
     ∇_phi E_q[f(z)] = E_q[f(z) ∇_phi log q_phi(z)] with f = log p_theta(x, z) - log q_phi(z) (the extra term
@@ -257,9 +292,15 @@ def score_function_gradient(model: LinearGaussian, x: torch.Tensor, m: torch.Ten
     return m_i.grad.mean(1), log_s_i.grad.mean(1)
 
 
-def reparameterized_gradient(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor, n: int,
-                             repeats: int = 1, generator: torch.Generator | None = None
-                             ) -> tuple[torch.Tensor, torch.Tensor]:
+def reparameterized_gradient(
+    model: LinearGaussian,
+    x: torch.Tensor,
+    m: torch.Tensor,
+    log_s: torch.Tensor,
+    n: int,
+    repeats: int = 1,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The reparameterized estimate of ∇_phi ELBO with n samples, `repeats` independent times.
 
     z = m + s ⊙ ε, ε ~ N(0, I), so ∇_phi E_q[f(z)] = E_ε[∇_phi f(m + s ⊙ ε)].

@@ -1,4 +1,5 @@
 """Figures the notebooks measure: subspace angles, PSNR, and (later) sample quality."""
+
 from __future__ import annotations
 
 import torch
@@ -11,8 +12,9 @@ def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     (Björck & Golub 1973). 0° everywhere means the two spans coincide.
     """
     if A.dim() != 2 or B.dim() != 2 or A.shape[0] != B.shape[0]:
-        raise ValueError(f"A and B must be matrices with the same number of rows, got {tuple(A.shape)} "
-                         f"and {tuple(B.shape)}")
+        raise ValueError(
+            f"A and B must be matrices with the same number of rows, got {tuple(A.shape)} and {tuple(B.shape)}"
+        )
     qa, _ = torch.linalg.qr(A.double())
     qb, _ = torch.linalg.qr(B.double())
     cos = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)

@@ -4,6 +4,7 @@ Every auto-encoder exposes the lecture's encoder f: 𝒳 → 𝒵 and decoder g:
 The VAE exposes encode(x) -> (mu, logvar) and decode(z). Each model keeps its constructor settings in `config`,
 which the checkpoint cache stores beside the weights.
 """
+
 from __future__ import annotations
 
 import math
@@ -129,14 +130,21 @@ class ConvAE(_DeepAE):
         self.config = {"latent_dim": d, "channels": c}
         self.latent_dim = d
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),           # (N, 1, 28, 28) -> (N, c, 14, 14)
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),       # -> (N, 2c, 7, 7)
-            nn.Flatten(), nn.Linear(2 * c * 7 * 7, d),                     # -> (N, d)
+            nn.Conv2d(1, c, 3, stride=2, padding=1),
+            nn.ReLU(),  # (N, 1, 28, 28) -> (N, c, 14, 14)
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1),
+            nn.ReLU(),  # -> (N, 2c, 7, 7)
+            nn.Flatten(),
+            nn.Linear(2 * c * 7 * 7, d),  # -> (N, d)
         )
         self.decoder = nn.Sequential(
-            nn.Linear(d, 2 * c * 7 * 7), nn.ReLU(), nn.Unflatten(1, (2 * c, 7, 7)),
-            nn.ConvTranspose2d(2 * c, c, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # -> (N, c, 14, 14)
-            nn.ConvTranspose2d(c, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),   # -> (N, 1, 28, 28)
+            nn.Linear(d, 2 * c * 7 * 7),
+            nn.ReLU(),
+            nn.Unflatten(1, (2 * c, 7, 7)),
+            nn.ConvTranspose2d(2 * c, c, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),  # -> (N, c, 14, 14)
+            nn.ConvTranspose2d(c, 1, 3, stride=2, padding=1, output_padding=1),
+            nn.Sigmoid(),  # -> (N, 1, 28, 28)
         )
 
 
@@ -150,8 +158,13 @@ class VAE(nn.Module):
     on an always-black pixel otherwise shrinks towards 0 and sends log p(x|z) to +∞.
     """
 
-    def __init__(self, latent_dim: int = 20, hidden_dim: int = 400, likelihood: str = "bernoulli",
-                 min_logvar: float | None = math.log(1e-3)):
+    def __init__(
+        self,
+        latent_dim: int = 20,
+        hidden_dim: int = 400,
+        likelihood: str = "bernoulli",
+        min_logvar: float | None = math.log(1e-3),
+    ):
         super().__init__()
         d = _positive_int(latent_dim, "latent_dim")
         h = _positive_int(hidden_dim, "hidden_dim")
@@ -204,6 +217,7 @@ class VAE(nn.Module):
     def elbo(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-example ELBO and its terms {"elbo", "recon", "kl"}, each (N,): see objectives.elbo."""
         from lecturelib.objectives import elbo
+
         return elbo(self, x)
 
 
@@ -248,8 +262,7 @@ class ConditionalVAE(nn.Module):
         if y.shape != (n,):
             raise ValueError(f"y must have shape ({n},), one label per example, got {tuple(y.shape)}")
         if n and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
-            raise ValueError(f"labels y must be in [0, {self.num_classes}), got range "
-                             f"[{int(y.min())}, {int(y.max())}]")
+            raise ValueError(f"labels y must be in [0, {self.num_classes}), got range [{int(y.min())}, {int(y.max())}]")
         return nn.functional.one_hot(y.long(), self.num_classes).float()
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,6 +2,7 @@
 
 Convention everywhere: sum over the data (or latent) dimensions, one value per example; reduce at the call site.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,10 @@ def _check_unit_interval(x: torch.Tensor) -> None:
     if x.device.type == "cuda":  # no host sync in the training step: the check fails the kernel stream instead
         torch._assert_async(~outside.any(), "Bernoulli likelihood needs x in [0, 1]")
     elif outside.any():
-        raise ValueError(f"a Bernoulli likelihood needs x in [0, 1], got values in [{x.min().item():.4g}, "
-                         f"{x.max().item():.4g}]: pass images scaled to [0, 1] (as data.load_mnist returns them)")
+        raise ValueError(
+            f"a Bernoulli likelihood needs x in [0, 1], got values in [{x.min().item():.4g}, "
+            f"{x.max().item():.4g}]: pass images scaled to [0, 1] (as data.load_mnist returns them)"
+        )
 
 
 def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
@@ -131,8 +134,11 @@ def beta_vae_loss(beta: float):
     def loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
         terms = elbo(model, x)
         # -(E_q[log p(x|z)] - β KL(q(z|x) || p(z)))
-        return {"loss": -(terms["recon"] - beta * terms["kl"]).mean(), "recon": -terms["recon"].mean(),
-                "kl": terms["kl"].mean()}
+        return {
+            "loss": -(terms["recon"] - beta * terms["kl"]).mean(),
+            "recon": -terms["recon"].mean(),
+            "kl": terms["kl"].mean(),
+        }
 
     loss.__qualname__ = loss.__name__ = f"beta_vae_loss(beta={beta!r})"
     return loss
@@ -156,4 +162,3 @@ def conditional_vae_loss(model, batch) -> dict[str, torch.Tensor]:
     x, y = batch
     terms = conditional_elbo(model, x, y)
     return {"loss": -terms["elbo"].mean(), "recon": -terms["recon"].mean(), "kl": terms["kl"].mean()}
-

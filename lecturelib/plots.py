@@ -2,6 +2,7 @@
 
 Each returns the matplotlib Figure (or draws into a given `ax`) and never calls plt.show().
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -34,8 +35,9 @@ def image_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, a
 def compare_rows(rows: dict[str, torch.Tensor], title: str | None = None) -> plt.Figure:
     """One labelled row per entry, e.g. {"x": x, "PCA": x_pca, "AE": x_ae}, each (n, 1, 28, 28)."""
     n = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.6 + 1.2, len(rows) * 0.7 + 0.3), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), 1, figsize=(n * 0.6 + 1.2, len(rows) * 0.7 + 0.3), layout="constrained", squeeze=False
+    )
     for ax, (label, images) in zip(axes[:, 0], rows.items()):
         ax.imshow(_grid_array(images, n), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])

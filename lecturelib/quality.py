@@ -3,6 +3,7 @@
 `score(images)` returns the classifier's mean confidence and the Fréchet distance between its penultimate-layer
 features of `images` and of the real MNIST test digits (an FID computed with an MNIST net instead of Inception).
 """
+
 from __future__ import annotations
 
 import math
@@ -34,9 +35,13 @@ class DigitClassifier(nn.Module):
             raise ValueError(f"channels and feature_dim must be positive ints, got {channels!r}, {feature_dim!r}")
         self.config = {"channels": c, "feature_dim": h}
         self.features = nn.Sequential(
-            nn.Conv2d(1, c, 5, stride=2, padding=2), nn.ReLU(),                   # (N, 1, 28, 28) -> (N, c, 14, 14)
-            nn.Conv2d(c, 2 * c, 5, stride=2, padding=2), nn.ReLU(),               # -> (N, 2c, 7, 7)
-            nn.Flatten(), nn.Linear(2 * c * 7 * 7, h), nn.ReLU(),                 # -> (N, h), the penultimate layer
+            nn.Conv2d(1, c, 5, stride=2, padding=2),
+            nn.ReLU(),  # (N, 1, 28, 28) -> (N, c, 14, 14)
+            nn.Conv2d(c, 2 * c, 5, stride=2, padding=2),
+            nn.ReLU(),  # -> (N, 2c, 7, 7)
+            nn.Flatten(),
+            nn.Linear(2 * c * 7 * 7, h),
+            nn.ReLU(),  # -> (N, h), the penultimate layer
         )
         self.head = nn.Linear(h, 10)
         self.test_accuracy: float | None = None  # set by `classifier` from the training history
@@ -59,13 +64,20 @@ def classification_loss(model: nn.Module, batch) -> dict[str, torch.Tensor]:
     """Cross-entropy (mean over the batch) and the error rate of a (images, labels) batch, for train.fit."""
     x, y = batch
     logits = model(x)
-    return {"loss": nn.functional.cross_entropy(logits, y),
-            "error": (logits.argmax(1) != y).float().mean()}
+    return {"loss": nn.functional.cross_entropy(logits, y), "error": (logits.argmax(1) != y).float().mean()}
 
 
-def train_classifier(x: torch.Tensor, y: torch.Tensor, *, epochs: int, device: torch.device | str = "cpu",
-                     test: tuple[torch.Tensor, torch.Tensor] | None = None, checkpoint: str | None = None,
-                     seed: int = 0, progress: bool = True) -> DigitClassifier:
+def train_classifier(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    device: torch.device | str = "cpu",
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    checkpoint: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> DigitClassifier:
     """Train a DigitClassifier on images x (N, 1, 28, 28) and labels y (N,) with train.fit, in eval mode after.
 
     The caller's random state is left untouched (the training draws from its own seeded stream), so scoring
@@ -76,8 +88,17 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, *, epochs: int, device: t
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         net = DigitClassifier().to(device)
-        history = train.fit(net, classification_loss, (x, y), epochs=epochs, batch_size=128, lr=3e-3,
-                            test=test, checkpoint=checkpoint, progress=progress)
+        history = train.fit(
+            net,
+            classification_loss,
+            (x, y),
+            epochs=epochs,
+            batch_size=128,
+            lr=3e-3,
+            test=test,
+            checkpoint=checkpoint,
+            progress=progress,
+        )
     if history.test.get("error"):
         net.test_accuracy = 1.0 - history.test["error"][-1]
     return net.eval().requires_grad_(False)
@@ -107,8 +128,9 @@ def classifier(device: torch.device | str | None = None) -> DigitClassifier:
 def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of images x (N, 1, 28, 28) whose predicted class is the label y (N,)."""
     device = next(net.parameters()).device
-    correct = sum(int((net(xb.to(device)).argmax(1) == yb.to(device)).sum())
-                  for xb, yb in zip(x.split(_BATCH), y.split(_BATCH)))
+    correct = sum(
+        int((net(xb.to(device)).argmax(1) == yb.to(device)).sum()) for xb, yb in zip(x.split(_BATCH), y.split(_BATCH))
+    )
     return correct / len(y)
 
 
@@ -131,8 +153,7 @@ def gaussian_stats(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return f.mean(0), torch.cov(f.T, correction=1).reshape(f.shape[1], f.shape[1])
 
 
-def frechet_distance_gaussians(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor,
-                               cov2: torch.Tensor) -> float:
+def frechet_distance_gaussians(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor) -> float:
     """Fréchet (2-Wasserstein²) distance between N(mu1, cov1) and N(mu2, cov2); mu (D,), cov (D, D) PSD.
 
     d² = ||mu1 - mu2||² + Tr(cov1 + cov2 - 2 (cov1 cov2)^{1/2})   (Dowson & Landau 1982)
@@ -161,13 +182,19 @@ def frechet_distance(feats1: torch.Tensor, feats2: torch.Tensor) -> float:
     _check_features(feats1, "feats1")
     _check_features(feats2, "feats2")
     if feats1.shape[1] != feats2.shape[1]:
-        raise ValueError(f"feats1 and feats2 must have the same feature dimension, got {feats1.shape[1]} "
-                         f"and {feats2.shape[1]}")
+        raise ValueError(
+            f"feats1 and feats2 must have the same feature dimension, got {feats1.shape[1]} and {feats2.shape[1]}"
+        )
     return frechet_distance_gaussians(*gaussian_stats(feats1), *gaussian_stats(feats2))
 
 
-def score(images: torch.Tensor, device: torch.device | str | None = None, *, net: DigitClassifier | None = None,
-          reference: torch.Tensor | None = None) -> dict[str, float]:
+def score(
+    images: torch.Tensor,
+    device: torch.device | str | None = None,
+    *,
+    net: DigitClassifier | None = None,
+    reference: torch.Tensor | None = None,
+) -> dict[str, float]:
     """Sample quality of images (N, 1, 28, 28) in [0, 1], N >= 2: {"confidence": ..., "fd": ...}.
 
     confidence: mean over the images of the classifier's largest softmax probability (1 = sure it is some digit).
@@ -203,8 +230,10 @@ def check_quality_images(x, name: str = "images") -> None:
         raise ValueError(f"{name} must hold at least 2 images to fit a covariance, got {x.shape[0]}")
     lo, hi = float(x.min()), float(x.max())
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0.0 or hi > 1.0:
-        raise ValueError(f"{name} must have finite values in [0, 1], got range [{lo:.3g}, {hi:.3g}]"
-                         f" (decode with a sigmoid, or clamp(0, 1))")
+        raise ValueError(
+            f"{name} must have finite values in [0, 1], got range [{lo:.3g}, {hi:.3g}]"
+            f" (decode with a sigmoid, or clamp(0, 1))"
+        )
 
 
 def _check_features(feats, name: str) -> None:

@@ -3,6 +3,7 @@
 Fast mode (LECTURELIB_FAST=1) shrinks every notebook to CI size (the CI subset of MNIST, a few epochs); the default
 is the full, lecture-quality run on all of MNIST, which ships with the course.
 """
+
 from __future__ import annotations
 
 import os

@@ -14,6 +14,7 @@ model is retrained. fit says when it loads a cached model; set LECTURELIB_RETRAI
 `make clean`) to retrain anyway. Cached weights are never non-finite, and a file that cannot be read or written
 only costs a warning.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,9 +28,9 @@ import tempfile
 import time
 import types
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -78,16 +79,27 @@ class History:
         return {"train": self.train, "test": self.test, "seconds": self.seconds}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         return cls(train=dict(d["train"]), test=dict(d["test"]), seconds=list(d["seconds"]))
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The training loop
 # ---------------------------------------------------------------------------------------------------------------
-def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: int = 128, lr: float = 1e-3,
-        test=None, schedule: str = "onecycle", weight_decay: float = 0.0, checkpoint: str | None = None,
-        progress: bool = True) -> History:
+def fit(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    test=None,
+    schedule: str = "onecycle",
+    weight_decay: float = 0.0,
+    checkpoint: str | None = None,
+    progress: bool = True,
+) -> History:
     """Train `model` in place with Adam and return its History.
 
     loss_fn(model, batch) -> {"loss": scalar to minimise, other named scalar terms to log}; batch is a tensor
@@ -104,8 +116,13 @@ def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: in
     _check_data(train_t, "train", dtype)
     if test is not None:
         _check_data(_as_tuple(test, "test"), "test", dtype)
-    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule,
-                "weight_decay": weight_decay}
+    settings = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "schedule": schedule,
+        "weight_decay": weight_decay,
+    }
     path = None
     if checkpoint is not None:
         path = checkpoint_dir() / f"{checkpoint}-{cache_key(model, loss_fn, train_t, settings)}.pt"
@@ -116,8 +133,11 @@ def fit(model: nn.Module, loss_fn: LossFn, train, *, epochs: int, batch_size: in
     train_t = tuple(t.to(device) for t in train_t)
     batches = Batches(*train_t, batch_size=batch_size, shuffle=True)
     optimizer = _adam(model, lr, weight_decay)
-    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(batches))
-                 if schedule == "onecycle" else None)
+    scheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(batches))
+        if schedule == "onecycle"
+        else None
+    )
     label = checkpoint or type(model).__name__
     # Train on a fork of the random generators, so that what the notebook draws next is the same whether the model
     # was trained now or loaded from the cache.
@@ -162,14 +182,15 @@ def _loop(model, loss_fn, batches, test, optimizer, scheduler, epochs, label, pr
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
-        print(f"interrupted during epoch {history.epochs + 1}: the model keeps its current weights, "
-              f"nothing was cached")
+        print(f"interrupted during epoch {history.epochs + 1}: the model keeps its current weights, nothing was cached")
         raise
     bar.close()
     summary = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.train.items())
     test_summary = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.test.items())
-    print(f"{label}: {epochs} epochs in {sum(history.seconds):.1f} s; "
-          f"train {summary}" + (f"; test {test_summary}" if test_summary else ""))
+    print(
+        f"{label}: {epochs} epochs in {sum(history.seconds):.1f} s; "
+        f"train {summary}" + (f"; test {test_summary}" if test_summary else "")
+    )
     return history
 
 
@@ -196,13 +217,17 @@ def _guard(model: nn.Module, finite: torch.Tensor, last_good: dict, epoch: int) 
     losses_ok = bool(finite.all())
     if losses_ok and _all_finite(model.parameters()):
         return
-    where = (f"the loss became NaN or infinite at epoch {epoch}, step {int((~finite).nonzero()[0]) + 1}"
-             if not losses_ok else f"the weights became NaN or infinite in epoch {epoch} (by step {len(finite)})")
+    where = (
+        f"the loss became NaN or infinite at epoch {epoch}, step {int((~finite).nonzero()[0]) + 1}"
+        if not losses_ok
+        else f"the weights became NaN or infinite in epoch {epoch} (by step {len(finite)})"
+    )
     model.load_state_dict(last_good)
     raise TrainingDiverged(
         f"{where}; the model was restored "
         f"to its weights {'before training' if epoch == 1 else f'at the end of epoch {epoch - 1}'}, and nothing "
-        f"was cached. Try a smaller learning rate, or check the inputs and the loss for log(0) or division by zero.")
+        f"was cached. Try a smaller learning rate, or check the inputs and the loss for log(0) or division by zero."
+    )
 
 
 @torch.inference_mode()
@@ -241,8 +266,10 @@ def _check_settings(epochs, batch_size, lr, schedule, weight_decay) -> None:
 def _as_tuple(data, name: str) -> tuple[torch.Tensor, ...]:
     data = data if isinstance(data, (tuple, list)) else (data,)
     if not data or not all(isinstance(t, torch.Tensor) for t in data):
-        raise TypeError(f"{name} must be a tensor or a tuple of tensors with the same first dimension, "
-                        f"got {type(data[0]).__name__ if data else 'an empty tuple'}")
+        raise TypeError(
+            f"{name} must be a tensor or a tuple of tensors with the same first dimension, "
+            f"got {type(data[0]).__name__ if data else 'an empty tuple'}"
+        )
     return tuple(data)
 
 
@@ -260,18 +287,23 @@ def _check_data(tensors: tuple[torch.Tensor, ...], name: str, dtype: torch.dtype
         raise ValueError(f"the tensors of {name} must have the same first dimension, got {[len(t) for t in tensors]}")
     x = tensors[0]
     if x.is_floating_point() and x.dtype != dtype:
-        raise TypeError(f"{name} is {x.dtype} but the model's weights are {dtype}: convert the data with "
-                        f"`.to({dtype})` (data.load_mnist returns {torch.float32})")
+        raise TypeError(
+            f"{name} is {x.dtype} but the model's weights are {dtype}: convert the data with "
+            f"`.to({dtype})` (data.load_mnist returns {torch.float32})"
+        )
 
 
 def _check_terms(terms) -> None:
     if not isinstance(terms, dict) or "loss" not in terms:
         got = sorted(terms) if isinstance(terms, dict) else type(terms).__name__
-        raise ValueError(f"loss_fn must return a dict with a 'loss' entry (the scalar to minimise) and any other "
-                         f"named terms to log, got {got}")
+        raise ValueError(
+            f"loss_fn must return a dict with a 'loss' entry (the scalar to minimise) and any other "
+            f"named terms to log, got {got}"
+        )
     if terms["loss"].dim() != 0:
-        raise ValueError(f"loss_fn's 'loss' must be a scalar (reduce over the batch), got shape "
-                         f"{tuple(terms['loss'].shape)}")
+        raise ValueError(
+            f"loss_fn's 'loss' must be a scalar (reduce over the batch), got shape {tuple(terms['loss'].shape)}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -356,7 +388,7 @@ def _describe(obj, out: list[str], seen: set[int], depth: int) -> None:
         out.append(repr(obj))
     elif isinstance(obj, (tuple, list, set, frozenset)):
         out.append(type(obj).__name__)
-        for item in (sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj):
+        for item in sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj:
             _describe(item, out, seen, depth + 1)
     elif isinstance(obj, dict):
         for k in sorted(obj, key=repr):
@@ -367,10 +399,10 @@ def _describe(obj, out: list[str], seen: set[int], depth: int) -> None:
         for klass in obj.__mro__:
             if klass is object or _external(klass):
                 continue
-            for name, member in sorted(vars(klass).items()):
+            for _, member in sorted(vars(klass).items()):
                 if isinstance(member, (types.FunctionType, staticmethod, classmethod, property)):
                     _describe(getattr(member, "__func__", getattr(member, "fget", member)), out, seen, depth + 1)
-    elif callable(obj) and hasattr(type(obj), "__call__") and hasattr(type(obj).__call__, "__code__"):
+    elif callable(obj) and hasattr(vars(type(obj)).get("__call__"), "__code__"):  # an instance of a callable class
         out.append(f"callable {type(obj).__qualname__}")
         _describe(type(obj), out, seen, depth + 1)
         _describe(vars(obj) if hasattr(obj, "__dict__") else repr(obj), out, seen, depth + 1)
@@ -415,8 +447,10 @@ def _load_cached(path: Path, model: nn.Module, name: str) -> History | None:
     except CheckpointError as err:
         print(f"{name}: cached model unusable ({err}); retraining")
         return None
-    print(f"{name}: loaded the cached model {path.name} (same model, data, settings and code); "
-          f"set {RETRAIN_ENV}=1 or delete the file to retrain")
+    print(
+        f"{name}: loaded the cached model {path.name} (same model, data, settings and code); "
+        f"set {RETRAIN_ENV}=1 or delete the file to retrain"
+    )
     return history or History()
 
 
@@ -424,9 +458,12 @@ def _save_cached(path: Path, model: nn.Module, history: History, name: str) -> N
     try:
         save_checkpoint(path, model, history)
     except OSError as err:
-        warnings.warn(f"{name}: could not cache the trained model in {path.parent} ({err.strerror or err}); the "
-                      f"model and its history are kept in memory. Set LECTURELIB_CHECKPOINTS to a writable folder "
-                      f"to cache it.", stacklevel=3)
+        warnings.warn(
+            f"{name}: could not cache the trained model in {path.parent} ({err.strerror or err}); the "
+            f"model and its history are kept in memory. Set LECTURELIB_CHECKPOINTS to a writable folder "
+            f"to cache it.",
+            stacklevel=3,
+        )
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, history: History | None = None) -> Path:
@@ -441,8 +478,13 @@ def save_checkpoint(path: str | Path, model: nn.Module, history: History | None 
         raise CheckpointError(f"refusing to save non-finite weights to {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temp_files(path.parent)
-    payload = {"format": CHECKPOINT_FORMAT, "model": type(model).__name__, "config": getattr(model, "config", {}),
-               "state_dict": state, "history": history.to_dict() if history is not None else None}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model": type(model).__name__,
+        "config": getattr(model, "config", {}),
+        "state_dict": state,
+        "history": history.to_dict() if history is not None else None,
+    }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -493,8 +535,10 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None):
     if model is None:
         model = build(payload["model"], payload["config"])
     elif payload["model"] != type(model).__name__ or payload["config"] != getattr(model, "config", {}):
-        raise CheckpointError(f"{path} holds a {payload['model']}{payload['config']}, "
-                              f"not a {type(model).__name__}{getattr(model, 'config', {})}")
+        raise CheckpointError(
+            f"{path} holds a {payload['model']}{payload['config']}, "
+            f"not a {type(model).__name__}{getattr(model, 'config', {})}"
+        )
     state, own = payload["state_dict"], model.state_dict()
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     if shapes != {k: tuple(v.shape) for k, v in own.items()}:
@@ -514,12 +558,20 @@ def _postfix(history: History) -> dict[str, str]:
 
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
+
     return tqdm(total=total, desc=desc, unit="epoch", disable=not enabled, leave=True, dynamic_ncols=True)
 
 
-def mnist_vae(latent_dim: int, x_train: torch.Tensor, *, likelihood: str = "bernoulli", epochs: int | None = None,
-              test: torch.Tensor | None = None, device: torch.device | str | None = None,
-              progress: bool = True) -> tuple[nn.Module, History]:
+def mnist_vae(
+    latent_dim: int,
+    x_train: torch.Tensor,
+    *,
+    likelihood: str = "bernoulli",
+    epochs: int | None = None,
+    test: torch.Tensor | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> tuple[nn.Module, History]:
     """Notebook 06's VAE, models.VAE(latent_dim, 400, likelihood), trained on `x_train` (N, 1, 28, 28) with the
     course's fast path (batch FAST_BATCH_SIZE, Adam with a one-cycle schedule peaking at FAST_LR,
     objectives.vae_loss) and cached as checkpoints/mnist-vae-<likelihood>-d<latent_dim>-<key>.pt, so that every
@@ -541,7 +593,16 @@ def mnist_vae(latent_dim: int, x_train: torch.Tensor, *, likelihood: str = "bern
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         model = models.VAE(latent_dim=latent_dim, hidden_dim=400, likelihood=likelihood).to(device)
-        history = fit(model, objectives.vae_loss, x_train, epochs=epochs, batch_size=FAST_BATCH_SIZE,
-                      lr=FAST_LR, schedule="onecycle", test=test,
-                      checkpoint=f"mnist-vae-{likelihood}-d{latent_dim}", progress=progress)
+        history = fit(
+            model,
+            objectives.vae_loss,
+            x_train,
+            epochs=epochs,
+            batch_size=FAST_BATCH_SIZE,
+            lr=FAST_LR,
+            schedule="onecycle",
+            test=test,
+            checkpoint=f"mnist-vae-{likelihood}-d{latent_dim}",
+            progress=progress,
+        )
     return model.eval(), history

@@ -4,13 +4,15 @@
 a float slider, a dropdown, a play-button slider for interpolations, one slider per latent dimension) and the
 figures it shows (`image_row`), so every notebook's widget is built from the same few pieces.
 """
+
 from __future__ import annotations
 
 import base64
 import inspect
 import io
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -42,8 +44,9 @@ def choice_slider(label: str, options: Sequence, value=None) -> widgets.Selectio
     value = options[0] if value is None else value
     if value not in options:
         raise ValueError(f"value must be one of options {options}, got {value!r}")
-    return widgets.SelectionSlider(options=options, value=value, description=label, continuous_update=False,
-                                   style=_STYLE, layout=_LAYOUT)
+    return widgets.SelectionSlider(
+        options=options, value=value, description=label, continuous_update=False, style=_STYLE, layout=_LAYOUT
+    )
 
 
 def float_slider(label: str, min: float, max: float, step: float, value: float | None = None) -> widgets.FloatSlider:
@@ -57,8 +60,17 @@ def float_slider(label: str, min: float, max: float, step: float, value: float |
     if not min <= value <= max:
         raise ValueError(f"value must lie in [{min}, {max}], got {value!r}")
     digits = _decimals(step)
-    return widgets.FloatSlider(min=min, max=max, step=step, value=value, description=label, continuous_update=False,
-                               readout_format=f".{digits}f", style=_STYLE, layout=_LAYOUT)
+    return widgets.FloatSlider(
+        min=min,
+        max=max,
+        step=step,
+        value=value,
+        description=label,
+        continuous_update=False,
+        readout_format=f".{digits}f",
+        style=_STYLE,
+        layout=_LAYOUT,
+    )
 
 
 def _decimals(step: float) -> int:
@@ -108,12 +120,15 @@ class PlayControl(widgets.HBox):
             raise ValueError(f"interval_ms must be an int >= 50, got {interval_ms!r}")
         self.ts = [round(i / (steps - 1), 4) for i in range(steps)]
         self.play = widgets.Play(min=0, max=steps - 1, step=1, value=0, interval=interval_ms, description="play")
-        self.slider = widgets.SelectionSlider(options=self.ts, value=0.0, description=label, continuous_update=False,
-                                              style=_STYLE, layout=_LAYOUT)
+        self.slider = widgets.SelectionSlider(
+            options=self.ts, value=0.0, description=label, continuous_update=False, style=_STYLE, layout=_LAYOUT
+        )
         super().__init__([self.play, self.slider])
         # Kernel-side links, so the same code path runs in a browser, under nbclient and in plain Python tests.
-        self._links = [widgets.link((self.play, "value"), (self.slider, "index")),
-                       widgets.link((self.slider, "value"), (self, "value"))]
+        self._links = [
+            widgets.link((self.play, "value"), (self.slider, "index")),
+            widgets.link((self.slider, "value"), (self, "value")),
+        ]
 
     @traitlets.validate("value")
     def _nearest_step(self, proposal) -> float:
@@ -128,7 +143,9 @@ def play_slider(label: str = "t", steps: int = 11, interval_ms: int = 400) -> Pl
     return PlayControl(label, steps, interval_ms)
 
 
-def latent_sliders(latent_dim: int, span: float = 3.0, step: float = 0.25, prefix: str = "z") -> dict[str, widgets.FloatSlider]:
+def latent_sliders(
+    latent_dim: int, span: float = 3.0, step: float = 0.25, prefix: str = "z"
+) -> dict[str, widgets.FloatSlider]:
     """One slider per latent coordinate over [-span, span]: {"z1": ..., "z2": ...}, to pass as `**controls`.
 
     With a standard normal prior, span=3 covers 99.7% of each coordinate's mass.
@@ -140,8 +157,9 @@ def latent_sliders(latent_dim: int, span: float = 3.0, step: float = 0.25, prefi
     return {f"{prefix}{i + 1}": float_slider(f"${prefix}_{i + 1}$", -span, span, step, 0.0) for i in range(latent_dim)}
 
 
-def image_row(images: torch.Tensor, titles: Sequence[str] | None = None, title: str | None = None,
-              size: float = 1.1) -> plt.Figure:
+def image_row(
+    images: torch.Tensor, titles: Sequence[str] | None = None, title: str | None = None, size: float = 1.1
+) -> plt.Figure:
     """Images (N, 1, H, W) in [0, 1] side by side, each under its own small title (e.g. "t = 0.25", "σ = 0.3")."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 1 or len(images) == 0:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
@@ -149,8 +167,9 @@ def image_row(images: torch.Tensor, titles: Sequence[str] | None = None, title: 
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles must have one entry per image ({len(images)}), got {len(titles)}")
     n = len(images)
-    fig, axes = plt.subplots(1, n, figsize=(n * size + 0.2, size + (0.55 if title else 0.3)), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, n, figsize=(n * size + 0.2, size + (0.55 if title else 0.3)), squeeze=False, layout="constrained"
+    )
     pixels = images.detach().float().cpu().clamp(0, 1)[:, 0].numpy()  # (N, 1, H, W) -> (N, H, W)
     for i, ax in enumerate(axes[0]):
         ax.imshow(pixels[i], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
@@ -196,7 +215,9 @@ class LiveFigure:
             raise ValueError("LiveFigure needs at least one control")
         for name, control in controls.items():
             if not isinstance(control, widgets.Widget) or not control.has_trait("value"):
-                raise TypeError(f"control {name!r} must be an ipywidgets widget with a value, got {type(control).__name__}")
+                raise TypeError(
+                    f"control {name!r} must be an ipywidgets widget with a value, got {type(control).__name__}"
+                )
         try:
             inspect.signature(draw).bind(**{name: None for name in controls})
         except TypeError as error:

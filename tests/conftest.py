@@ -4,6 +4,7 @@
 Chromium. The quick suite (`make quick`, under a minute) is `pytest -m "not slow and not browser" tests`; CI runs all.
 Hypothesis runs derandomized: the same examples on every run, so a statistical test cannot fail by chance in CI.
 """
+
 import sys
 from pathlib import Path
 
@@ -15,6 +16,9 @@ settings.load_profile("course")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "browser: drives JupyterLab in headless Chromium (slow; needs /usr/bin/chromium)")
-    config.addinivalue_line("markers", "slow: starts kernels or subprocesses, or trains for many steps (not in the "
-                                       "quick suite)")
+    config.addinivalue_line(
+        "markers", "browser: drives JupyterLab in headless Chromium (slow; needs /usr/bin/chromium)"
+    )
+    config.addinivalue_line(
+        "markers", "slow: starts kernels or subprocesses, or trains for many steps (not in the quick suite)"
+    )

@@ -1,4 +1,5 @@
 """Read the instructor notebooks from tests: their solution functions, to run the exercise checkers on them."""
+
 import json
 from pathlib import Path
 
@@ -16,8 +17,11 @@ def solution(prefix: str, name: str, namespace: dict | None = None):
     between nbgrader's solution markers; the cell runs after PRELUDE's imports, plus `namespace`."""
     for cell in json.loads(notebook_path(prefix).read_text())["cells"]:
         source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and "### BEGIN SOLUTION" in source and (
-                f"def {name}(" in source or f"class {name}(" in source):
+        if (
+            cell["cell_type"] == "code"
+            and "### BEGIN SOLUTION" in source
+            and (f"def {name}(" in source or f"class {name}(" in source)
+        ):
             scope = dict(namespace or {})
             exec(PRELUDE, scope)
             exec(source, scope)

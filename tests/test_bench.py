@@ -2,6 +2,7 @@
 
 No timing is asserted (the machine may be busy); the JSON's structure and the figures' sanity are.
 """
+
 import json
 import math
 import statistics
@@ -50,12 +51,33 @@ def report(tiny_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     notebooks = out / "notebooks"
     notebooks.mkdir()
-    _notebook(notebooks / "01_ok.ipynb", "import os\nassert os.environ['LECTURELIB_FAST'] == '1'\n"
-                                         "assert os.environ['LECTURELIB_DEVICE'] == 'cpu'")
+    _notebook(
+        notebooks / "01_ok.ipynb",
+        "import os\nassert os.environ['LECTURELIB_FAST'] == '1'\nassert os.environ['LECTURELIB_DEVICE'] == 'cpu'",
+    )
     _notebook(notebooks / "02_fails.ipynb", "raise ValueError('this claim does not hold')")
-    returned = bench.main(["--data-root", str(tiny_root), "--json", str(out / "bench.json"),
-                           "--save", str(out / "vae.pt"), "--device", "cpu", "--ref-epochs", "1", "--epochs", "1",
-                           "--batch-size", "64", "--threads", "1", "--notebooks", str(notebooks)])
+    returned = bench.main(
+        [
+            "--data-root",
+            str(tiny_root),
+            "--json",
+            str(out / "bench.json"),
+            "--save",
+            str(out / "vae.pt"),
+            "--device",
+            "cpu",
+            "--ref-epochs",
+            "1",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--threads",
+            "1",
+            "--notebooks",
+            str(notebooks),
+        ]
+    )
     written = json.loads((out / "bench.json").read_text())
     return returned, written, out
 

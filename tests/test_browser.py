@@ -8,6 +8,7 @@ nothing is downloaded). Screenshots go to build/browser/. Skipped where /usr/bin
   an HTML page served by `python -m http.server`, with every request outside localhost/file blocked: → moves on,
   every formula is typeset by MathJax (no raw `$` or `\\mathbf` left, no TeX error), nothing was fetched from outside.
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,8 +39,15 @@ FIXTURE_NOTEBOOK = "build/browser/fixture_live_figure.ipynb"
 DECK_NOTEBOOK = "build/browser/present/fixture_deck.ipynb"  # presented from a copy in build/, as the README says
 COURSE = sorted((REPO / "notebooks").glob("*.ipynb"))
 DECK_SETTINGS = "jupyterlab-slideshow/plugin.jupyterlab-settings"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 # Lab settings for a test run: never autosave (the course notebooks stay output-free) and never ask about news.
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": '{"autosave": false}',
@@ -49,7 +57,9 @@ LAB_SETTINGS = {
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+    ),
 ]
 
 
@@ -70,12 +80,27 @@ def lab(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     token, port = secrets.token_hex(16), _free_port()
-    env = {**os.environ, "LECTURELIB_FAST": "1", "JUPYTERLAB_SETTINGS_DIR": str(settings),
-           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    env = {
+        **os.environ,
+        "LECTURELIB_FAST": "1",
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+    }
     env.pop("MPLBACKEND", None)  # the kernel must use its inline backend
-    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.token={token}", f"--port={port}",
-               "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={REPO}", "--ServerApp.port_retries=0"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--ServerApp.token={token}",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.root_dir={REPO}",
+        "--ServerApp.port_retries=0",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # CI containers run as root
     log = open(home / "lab.log", "w")
@@ -85,7 +110,9 @@ def lab(tmp_path_factory):
         deadline = time.monotonic() + 60
         while True:
             if server.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited ({server.returncode}): {(home / 'lab.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"jupyter lab exited ({server.returncode}): {(home / 'lab.log').read_text()[-2000:]}"
+                )
             try:
                 urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
                 break
@@ -152,8 +179,9 @@ def _open_and_run_all(page, lab, notebook: str, stem: str, timeout_s: float) -> 
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
         page.locator('.lm-Menu-item:has(.lm-Menu-itemLabel:text-is("Run All Cells"))').first.click()
         try:
-            page.wait_for_function(f"() => {_PROMPTS}.some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))",
-                                   timeout=20_000, polling=250)
+            page.wait_for_function(
+                f"() => {_PROMPTS}.some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))", timeout=20_000, polling=250
+            )
             break
         except Exception:
             if attempt == 2:
@@ -161,13 +189,17 @@ def _open_and_run_all(page, lab, notebook: str, stem: str, timeout_s: float) -> 
                 raise
     # Every code cell numbered ([1], [2], ...): the whole notebook ran.
     try:
-        page.wait_for_function(f"() => {{ const p = {_PROMPTS}; return p.length > 0 && "
-                               "p.every(e => /\\[\\d+\\]/.test(e.textContent)); }",
-                               timeout=timeout_s * 1000, polling=500)
+        page.wait_for_function(
+            f"() => {{ const p = {_PROMPTS}; return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }}",
+            timeout=timeout_s * 1000,
+            polling=500,
+        )
     finally:
         page.screenshot(path=str(SHOTS / f"{stem}-ran.png"), full_page=True)
-    errors = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]:has-text("Traceback"), '
-                          '.jp-OutputArea-output:has-text("Traceback (most recent call last)")')
+    errors = page.locator(
+        '[data-mime-type="application/vnd.jupyter.stderr"]:has-text("Traceback"), '
+        '.jp-OutputArea-output:has-text("Traceback (most recent call last)")'
+    )
     assert errors.count() == 0, f"a cell failed in the browser: {errors.first.inner_text()[:800]}"
 
 
@@ -196,8 +228,13 @@ def _move_first_slider(page, stem: str, scope: str = _PANEL) -> dict:
     page.wait_for_timeout(300)
     after = figure.screenshot(path=str(SHOTS / f"{stem}-after.png"))
     page.screenshot(path=str(SHOTS / f"{stem}-page.png"))
-    return {"before": before, "after": after, "before_value": before_value, "after_value": readout.inner_text(),
-            "images": figure.locator("img").count()}
+    return {
+        "before": before,
+        "after": after,
+        "before_value": before_value,
+        "after_value": readout.inner_text(),
+        "images": figure.locator("img").count(),
+    }
 
 
 def run_and_move_slider(browser, lab, notebook: str, stem: str, timeout_s: float = 300, present: bool = False) -> dict:
@@ -225,7 +262,8 @@ def _check_moved(seen: dict) -> None:
     assert seen["before_value"] != seen["after_value"], "the slider did not move"
     assert seen["images"] >= 1, "the widget's output shows no <img> after the move"
     assert _png_differs(seen["before"], seen["after"]), (
-        f"the figure did not change when the slider went {seen['before_value']} -> {seen['after_value']}")
+        f"the figure did not change when the slider went {seen['before_value']} -> {seen['after_value']}"
+    )
 
 
 def _live_figure_cell() -> nbformat.NotebookNode:
@@ -237,12 +275,14 @@ def _live_figure_cell() -> nbformat.NotebookNode:
         "    ax.bar([0], [height], color='black')\n"
         "    ax.set_ylim(0, 10)\n"
         "    return fig\n\n"
-        "widgets.LiveFigure(draw, height=widgets.choice_slider('height', [1, 3, 5, 7, 9], value=1))")
+        "widgets.LiveFigure(draw, height=widgets.choice_slider('height', [1, 3, 5, 7, 9], value=1))"
+    )
 
 
 def _write_fixture(path: str, cells: list) -> None:
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                            "language": "python"}})
+    nb = new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
     (REPO / path).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, REPO / path)
 
@@ -271,8 +311,10 @@ _ON_SCREEN = f"{_PANEL} .jp-Cell.jp-deck-mod-onscreen"
 
 def _on_screen(page) -> list[int]:
     """The indices of the cells the deck shows now."""
-    return page.evaluate(f"() => [...document.querySelectorAll('{_PANEL} .jp-Notebook .jp-Cell')]"
-                         ".flatMap((c, i) => c.classList.contains('jp-deck-mod-onscreen') ? [i] : [])")
+    return page.evaluate(
+        f"() => [...document.querySelectorAll('{_PANEL} .jp-Notebook .jp-Cell')]"
+        ".flatMap((c, i) => c.classList.contains('jp-deck-mod-onscreen') ? [i] : [])"
+    )
 
 
 def _start_deck(page, stem: str) -> None:
@@ -315,8 +357,11 @@ def _leave_deck_mode(lab) -> None:
 def test_live_slide_slider_changes_the_figure_in_deck_mode(lab, browser):
     """Deck mode shows one slide at a time (→ moves on) and the widget on a slide stays live: its slider redraws."""
     slide = {"slideshow": {"slide_type": "slide"}}
-    cells = [new_markdown_cell("# Presenting live\n\nThe bar's height is $h$.", metadata=slide),
-             _live_figure_cell(), new_markdown_cell("## The end", metadata=slide)]
+    cells = [
+        new_markdown_cell("# Presenting live\n\nThe bar's height is $h$.", metadata=slide),
+        _live_figure_cell(),
+        new_markdown_cell("## The end", metadata=slide),
+    ]
     cells[1].metadata.update(slide)
     _write_fixture(DECK_NOTEBOOK, cells)
     written = (REPO / DECK_NOTEBOOK).read_bytes()
@@ -393,8 +438,10 @@ def _wait(page, name: str, seen: dict, what: str, function: str) -> None:
     try:
         page.wait_for_function(function, timeout=20_000)
     except PlaywrightTimeout:
-        raise AssertionError(f"{name}: {what} never started; blocked: {seen['blocked']}, failed requests: "
-                             f"{seen['failed']}, page errors: {seen['errors'][:3]}") from None
+        raise AssertionError(
+            f"{name}: {what} never started; blocked: {seen['blocked']}, failed requests: "
+            f"{seen['failed']}, page errors: {seen['errors'][:3]}"
+        ) from None
 
 
 def _check_typeset(page, name: str, seen: dict) -> None:
@@ -405,15 +452,19 @@ def _check_typeset(page, name: str, seen: dict) -> None:
     assert formulas > 0, f"{name}: no formula typeset (no <mjx-container>)"
     errors = page.locator('[data-mjx-error], [data-mml-node="merror"]')
     assert errors.count() == 0, f"{name}: TeX errors: {errors.first.get_attribute('data-mjx-error')}"
-    text = page.evaluate("() => [...document.querySelectorAll('.jp-MarkdownCell .jp-RenderedMarkdown')]"
-                         ".map(e => e.textContent).join('\\n')")
+    text = page.evaluate(
+        "() => [...document.querySelectorAll('.jp-MarkdownCell .jp-RenderedMarkdown')]"
+        ".map(e => e.textContent).join('\\n')"
+    )
     raw = re.findall(r".{0,30}(?:\$|\\[A-Za-z]+).{0,30}", text)
     assert not raw, f"{name}: raw TeX left in the text ({formulas} formulas typeset): {raw[:5]}"
 
 
 def _present_index(page) -> int:
-    return page.evaluate("() => [...document.querySelectorAll('.reveal .slides > section')]"
-                         ".indexOf(document.querySelector('.reveal .slides > section.present'))")
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.reveal .slides > section')]"
+        ".indexOf(document.querySelector('.reveal .slides > section.present'))"
+    )
 
 
 def _check_deck(page, name: str, seen: dict) -> None:

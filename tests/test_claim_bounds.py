@@ -6,6 +6,7 @@ its opposite (1 for "A beats B" as a ratio A/B, 0 for "a gain/difference is posi
 accuracy, ...), or None for a closeness claim ("reaches PCA's error to within 1%"), which has no opposite side.
 Both bounds must then lie on the lecture's side of that value. A new by_mode claim that is not listed fails here.
 """
+
 import ast
 import json
 import operator
@@ -75,9 +76,13 @@ def by_mode_claims():
             if cell["cell_type"] != "code":
                 continue
             source = "".join(cell["source"])
-            tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+            tree = ast.parse(
+                "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            )
             for node in ast.walk(tree):
-                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "claim"):
+                if not (
+                    isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "claim"
+                ):
                     continue
                 args = node.args
                 if len(args) < 4:
@@ -87,8 +92,16 @@ def by_mode_claims():
                     continue
                 kw = {k.arg: k.value for k in bound.keywords}
                 checked = next((ast.literal_eval(k.value) for k in node.keywords if k.arg == "check_at_ci_size"), True)
-                found.append((path.name, _text(args[0]), ast.literal_eval(args[2]), _number(kw["full"]),
-                              _number(kw["fast"]), checked))
+                found.append(
+                    (
+                        path.name,
+                        _text(args[0]),
+                        ast.literal_eval(args[2]),
+                        _number(kw["full"]),
+                        _number(kw["fast"]),
+                        checked,
+                    )
+                )
     return found
 
 
@@ -99,8 +112,9 @@ def test_the_notebooks_have_by_mode_claims():
     assert len(CLAIMS) >= 10
 
 
-@pytest.mark.parametrize("notebook, what, op, full, fast, checked", CLAIMS,
-                         ids=[f"{c[0][:2]}:{c[1][:40]}" for c in CLAIMS])
+@pytest.mark.parametrize(
+    "notebook, what, op, full, fast, checked", CLAIMS, ids=[f"{c[0][:2]}:{c[1][:40]}" for c in CLAIMS]
+)
 def test_fast_bound_keeps_the_lecture_direction(notebook, what, op, full, fast, checked):
     keys = [k for k in LECTURE_THRESHOLD if what.startswith(k)]
     assert keys, f"{notebook}: claim {what!r} has a by_mode bound but no lecture threshold in LECTURE_THRESHOLD"
@@ -112,4 +126,5 @@ def test_fast_bound_keeps_the_lecture_direction(notebook, what, op, full, fast, 
     if checked:
         assert on_lecture_side(fast, threshold), (
             f"{notebook}: fast bound {op} {fast} admits the opposite of {what!r} (threshold {threshold}); "
-            f"grow the CI size or pass check_at_ci_size=False")
+            f"grow the CI size or pass check_at_ci_size=False"
+        )

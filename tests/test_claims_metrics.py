@@ -1,4 +1,5 @@
 """The live claim checker, and the notebooks' metrics against closed forms."""
+
 import math
 
 import pytest
@@ -30,8 +31,9 @@ def test_principal_angles_against_a_known_rotation():
     b = torch.stack([e[:, 0], math.cos(theta) * e[:, 1] + math.sin(theta) * e[:, 2]], 1)
     torch.testing.assert_close(metrics.principal_angles(a, b), torch.tensor([0.0, 30.0]), atol=1e-3, rtol=0)
     # a change of basis inside the same span gives zero angles
-    torch.testing.assert_close(metrics.principal_angles(a, a @ torch.tensor([[2.0, 1.0], [1.0, 3.0]])),
-                               torch.zeros(2), atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        metrics.principal_angles(a, a @ torch.tensor([[2.0, 1.0], [1.0, 3.0]])), torch.zeros(2), atol=1e-3, rtol=0
+    )
 
 
 def test_psnr_closed_form():

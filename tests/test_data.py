@@ -1,4 +1,5 @@
 """MNIST loading: the shipped file's checksum, bit-identity with the official release, the CI subset, batching."""
+
 import hashlib
 from pathlib import Path
 
@@ -84,7 +85,9 @@ def test_export_writes_idx_files_that_read_back(tmp_path):
     raw = data.write_idx(tmp_path)
     images = data.read_idx(raw / "t10k-images-idx3-ubyte")
     assert images.shape == (10_000, 28, 28)
-    assert hashlib.md5((raw / "t10k-labels-idx1-ubyte").read_bytes()).hexdigest() == data.IDX_MD5["t10k-labels-idx1-ubyte"]
+    assert (
+        hashlib.md5((raw / "t10k-labels-idx1-ubyte").read_bytes()).hexdigest() == data.IDX_MD5["t10k-labels-idx1-ubyte"]
+    )
 
 
 def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):

@@ -1,4 +1,5 @@
 """The environment is declared once (pyproject.toml) and pinned once (constraints.txt); the other files derive."""
+
 import re
 import tomllib
 from pathlib import Path
@@ -22,8 +23,11 @@ def _pins() -> dict[str, str]:
 
 
 def test_requirements_install_the_package_with_its_extras_under_the_constraints():
-    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines == ["-c constraints.txt", "-e .[course,dev]"]
 
 
@@ -47,5 +51,21 @@ def test_every_declared_dependency_is_pinned_within_its_range():
 
 def test_what_the_course_imports_is_declared():
     names = {_name(r) for r in _declared()}
-    assert {"torch", "torchvision", "numpy", "matplotlib", "scikit-learn", "ipywidgets", "traitlets", "pillow",
-            "tqdm", "nbformat", "nbclient", "nbconvert", "jupyterlab", "pytest", "nbval", "ruff"} <= names
+    assert {
+        "torch",
+        "torchvision",
+        "numpy",
+        "matplotlib",
+        "scikit-learn",
+        "ipywidgets",
+        "traitlets",
+        "pillow",
+        "tqdm",
+        "nbformat",
+        "nbclient",
+        "nbconvert",
+        "jupyterlab",
+        "pytest",
+        "nbval",
+        "ruff",
+    } <= names

@@ -1,5 +1,6 @@
 """Notebook 01's exercises: the checker accepts the notebook's own solution, names typical mistakes, and reports an
 unfinished exercise as not done; the question compares a prediction with what the notebook measured."""
+
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def test_reference_reconstruction_loss_is_the_closed_form_for_an_orthonormal_U()
         ae.U.copy_(torch.linalg.qr(torch.randn(784, 4))[0])
     x = torch.rand(7, 1, 28, 28)
     flat = x.flatten(1).double()
-    want = (flat.pow(2).sum(1) - (flat @ ae.U.detach().double()).pow(2).sum(1)).mean()   # Pythagoras
+    want = (flat.pow(2).sum(1) - (flat @ ae.U.detach().double()).pow(2).sum(1)).mean()  # Pythagoras
     got = ex.reference_reconstruction_loss(ae, x)["loss"]
     assert got.requires_grad and torch.allclose(got.double(), want, rtol=1e-5)
 
@@ -55,17 +56,23 @@ def x_hat(ae, x):
     return ae.g(ae.f(x))
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).mean()}, "per pixel"),
-    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).sum()}, "summed over the batch"),
-    (lambda ae, x: {"loss": (x - x_hat(ae, x)).flatten(1).norm(dim=1).mean()}, "forgot the square"),
-    (lambda ae, x: {"loss": (x - x_hat(ae, x)).abs().flatten(1).sum(1).mean()}, "an L1 loss"),
-    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).mean(1).sum()}, "per pixel and summed over the batch"),
-    (lambda ae, x: (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean(), 'return a dict, {"loss": value}'),
-    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean().item()}, "Python number"),
-    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean().detach()}, "carries no gradient"),
-    (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1)}, "reduce over the batch"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).mean()}, "per pixel"),
+        (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).sum()}, "summed over the batch"),
+        (lambda ae, x: {"loss": (x - x_hat(ae, x)).flatten(1).norm(dim=1).mean()}, "forgot the square"),
+        (lambda ae, x: {"loss": (x - x_hat(ae, x)).abs().flatten(1).sum(1).mean()}, "an L1 loss"),
+        (
+            lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).mean(1).sum()},
+            "per pixel and summed over the batch",
+        ),
+        (lambda ae, x: (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean(), 'return a dict, {"loss": value}'),
+        (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean().item()}, "Python number"),
+        (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean().detach()}, "carries no gradient"),
+        (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1)}, "reduce over the batch"),
+    ],
+)
 def test_reconstruction_loss_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.reconstruction_loss, wrong, capsys)
     assert returned is ex.reference_reconstruction_loss
@@ -97,8 +104,9 @@ def test_principal_axes_accepts_the_notebook_solution(capsys):
 
 
 def test_principal_axes_accepts_the_eigenvectors_of_the_covariance(capsys):
-    returned, line = feedback(ex.principal_axes, lambda x, d: torch.linalg.eigh(torch.cov(x.T))[1].flip(1)[:, :d],
-                              capsys)
+    returned, line = feedback(
+        ex.principal_axes, lambda x, d: torch.linalg.eigh(torch.cov(x.T))[1].flip(1)[:, :d], capsys
+    )
     assert STATUS["correct"] in line, line
 
 
@@ -111,18 +119,24 @@ def test_reference_principal_axes_span_sklearns_pca():
     assert metrics.principal_angles(got, want).max() < 0.1
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda x, d: torch.linalg.svd(x, full_matrices=False)[2][:d].T, "not centred"),
-    (lambda x, d: torch.linalg.svd(x - x.mean(1, keepdim=True), full_matrices=False)[2][:d].T, "centred each example"),
-    (lambda x, d: centred_svd(x)[2][:d], "one axis per column"),
-    (lambda x, d: centred_svd(x)[2][:, :d], "rows vs columns"),
-    (lambda x, d: centred_svd(x)[2][-d:].T, "the last d axes"),
-    (lambda x, d: centred_svd(x)[2].T, "keep only the first d"),
-    (lambda x, d: centred_svd(x)[0][:, :d], "left factor A"),
-    (lambda x, d: centred_svd(x)[2][:d].T * 3, "not unit vectors"),
-    (lambda x, d: centred_svd(x)[2][:d].flip(0).T, "not in decreasing order"),
-    (lambda x, d: torch.linalg.svd(x - x.mean(0))[2][:d].T, "full_matrices=False"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda x, d: torch.linalg.svd(x, full_matrices=False)[2][:d].T, "not centred"),
+        (
+            lambda x, d: torch.linalg.svd(x - x.mean(1, keepdim=True), full_matrices=False)[2][:d].T,
+            "centred each example",
+        ),
+        (lambda x, d: centred_svd(x)[2][:d], "one axis per column"),
+        (lambda x, d: centred_svd(x)[2][:, :d], "rows vs columns"),
+        (lambda x, d: centred_svd(x)[2][-d:].T, "the last d axes"),
+        (lambda x, d: centred_svd(x)[2].T, "keep only the first d"),
+        (lambda x, d: centred_svd(x)[0][:, :d], "left factor A"),
+        (lambda x, d: centred_svd(x)[2][:d].T * 3, "not unit vectors"),
+        (lambda x, d: centred_svd(x)[2][:d].flip(0).T, "not in decreasing order"),
+        (lambda x, d: torch.linalg.svd(x - x.mean(0))[2][:d].T, "full_matrices=False"),
+    ],
+)
 def test_principal_axes_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.principal_axes, wrong, capsys)
     assert returned is ex.reference_principal_axes
@@ -176,15 +190,18 @@ def codes_svd(U, X):
     return torch.linalg.svd(X @ U, full_matrices=False)
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda U, X: U @ codes_svd(U, X)[2], "rows vs columns"),
-    (lambda U, X: U, "U unchanged"),
-    (lambda U, X: ex.reference_principal_axes(X, U.shape[1]), "PCA's axes of X itself"),
-    (lambda U, X: U @ codes_svd(U, X)[2].T.flip(1), "increasing order of variance"),
-    (lambda U, X: codes_svd(U, X)[2].T, "the rotation itself"),
-    (lambda U, X: codes_svd(U, X)[0], "normalised codes"),
-    (lambda U, X: torch.linalg.svd(U, full_matrices=False)[0], "the SVD of U alone"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda U, X: U @ codes_svd(U, X)[2], "rows vs columns"),
+        (lambda U, X: U, "U unchanged"),
+        (lambda U, X: ex.reference_principal_axes(X, U.shape[1]), "PCA's axes of X itself"),
+        (lambda U, X: U @ codes_svd(U, X)[2].T.flip(1), "increasing order of variance"),
+        (lambda U, X: codes_svd(U, X)[2].T, "the rotation itself"),
+        (lambda U, X: codes_svd(U, X)[0], "normalised codes"),
+        (lambda U, X: torch.linalg.svd(U, full_matrices=False)[0], "the SVD of U alone"),
+    ],
+)
 def test_rotate_to_principal_axes_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.rotate_to_principal_axes, wrong, capsys)
     assert returned is ex.reference_rotate_to_principal_axes

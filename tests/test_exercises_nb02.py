@@ -1,5 +1,6 @@
 """Notebook 02's exercises: the checker accepts the notebook's own solution, names typical mistakes, and reports an
 unfinished exercise as not done; the question compares a prediction with what the notebook measured."""
+
 import sys
 from pathlib import Path
 
@@ -59,14 +60,17 @@ def project(v, basis):
     return v @ basis @ basis.T
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda x, m, U, d: (m + project(x.flatten(1), U[:, :d])).view_as(x), "project x − x̄, not x"),
-    (lambda x, m, U, d: project(x.flatten(1) - m, U[:, :d]).view_as(x), "add the mean back"),
-    (lambda x, m, U, d: (m + project(x.flatten(1) - m, U)).view_as(x), "keep the first d"),
-    (lambda x, m, U, d: (m + project(x.flatten(1) - m, U[:, -d:])).view_as(x), "the last d columns"),
-    (lambda x, m, U, d: m + project(x.flatten(1) - m, U[:, :d]), "reshape x̂ back"),
-    (lambda x, m, U, d: (x.flatten(1) - m) @ U[:, :d], "these are the codes"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda x, m, U, d: (m + project(x.flatten(1), U[:, :d])).view_as(x), "project x − x̄, not x"),
+        (lambda x, m, U, d: project(x.flatten(1) - m, U[:, :d]).view_as(x), "add the mean back"),
+        (lambda x, m, U, d: (m + project(x.flatten(1) - m, U)).view_as(x), "keep the first d"),
+        (lambda x, m, U, d: (m + project(x.flatten(1) - m, U[:, -d:])).view_as(x), "the last d columns"),
+        (lambda x, m, U, d: m + project(x.flatten(1) - m, U[:, :d]), "reshape x̂ back"),
+        (lambda x, m, U, d: (x.flatten(1) - m) @ U[:, :d], "these are the codes"),
+    ],
+)
 def test_pca_reconstruct_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.pca_reconstruct, wrong, capsys)
     assert returned is ex.reference_pca_reconstruct
@@ -106,11 +110,14 @@ def weights(ts):
     return ts.view(-1, 1, 1, 1)
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda a, b, ts: weights(ts) * a + (1 - weights(ts)) * b, "t runs backwards"),
-    (lambda a, b, ts: a + weights(ts) * b, "add up to 1"),
-    (lambda a, b, ts: (1 - ts) * a + ts * b, "fails to broadcast"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda a, b, ts: weights(ts) * a + (1 - weights(ts)) * b, "t runs backwards"),
+        (lambda a, b, ts: a + weights(ts) * b, "add up to 1"),
+        (lambda a, b, ts: (1 - ts) * a + ts * b, "fails to broadcast"),
+    ],
+)
 def test_pixel_path_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.pixel_path, wrong, capsys)
     assert returned is ex.reference_pixel_path
@@ -160,14 +167,17 @@ def unbroadcast(model, a, b, ts):
     return model.g((1 - ts) * z_a + ts * z_b)
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (reversed_path, "t runs backwards"),
-    (codes_only, "decode them with model.g"),
-    (lambda model, a, b, ts: ex.reference_pixel_path(a, b, ts), "that is the pixel blend"),
-    (lambda model, a, b, ts: model(ex.reference_pixel_path(a, b, ts)), "decodes the pixel blend"),
-    (lambda model, a, b, ts: ex.reference_pixel_path(model(a), model(b), ts), "blends the reconstructions"),
-    (unbroadcast, "fails to broadcast"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (reversed_path, "t runs backwards"),
+        (codes_only, "decode them with model.g"),
+        (lambda model, a, b, ts: ex.reference_pixel_path(a, b, ts), "that is the pixel blend"),
+        (lambda model, a, b, ts: model(ex.reference_pixel_path(a, b, ts)), "decodes the pixel blend"),
+        (lambda model, a, b, ts: ex.reference_pixel_path(model(a), model(b), ts), "blends the reconstructions"),
+        (unbroadcast, "fails to broadcast"),
+    ],
+)
 def test_latent_path_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.latent_path, wrong, capsys)
     assert returned is ex.reference_latent_path

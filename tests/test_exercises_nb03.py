@@ -1,5 +1,6 @@
 """Notebook 03's exercises: the checker accepts the notebook's own solution, names typical mistakes, and reports an
 unfinished exercise as not done; the questions compare a prediction with what the notebook measured."""
+
 import sys
 from pathlib import Path
 
@@ -57,17 +58,20 @@ def test_gaussian_noise_checker_does_not_move_the_notebooks_random_stream(capsys
     assert torch.equal(torch.rand(3), expected)
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda x, s: x + per_digit(s, x) ** 2 * torch.randn_like(x), "σ² (the variance)"),
-    (lambda x, s: x + torch.randn_like(x), "forget the factor σ"),
-    (lambda x, s: x + per_digit(s, x) * torch.rand_like(x), "standard normal, torch.randn_like"),
-    (lambda x, s: per_digit(s, x) * torch.randn_like(x), "only the noise"),
-    (lambda x, s: x * (1 + per_digit(s, x) * torch.randn_like(x)), "not multiplied"),
-    (lambda x, s: (x + per_digit(s, x) * torch.randn_like(x)).clamp(0, 1), "do not clip"),
-    (lambda x, s: x + s * torch.randn_like(x), "per_digit(sigma, x)"),
-    (lambda x, s: x + per_digit(s, x) * torch.randn(len(x), 1, 1, 1), "one ε per pixel"),
-    (lambda x, s: x.add_(per_digit(s, x) * torch.randn_like(x)), "in place"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda x, s: x + per_digit(s, x) ** 2 * torch.randn_like(x), "σ² (the variance)"),
+        (lambda x, s: x + torch.randn_like(x), "forget the factor σ"),
+        (lambda x, s: x + per_digit(s, x) * torch.rand_like(x), "standard normal, torch.randn_like"),
+        (lambda x, s: per_digit(s, x) * torch.randn_like(x), "only the noise"),
+        (lambda x, s: x * (1 + per_digit(s, x) * torch.randn_like(x)), "not multiplied"),
+        (lambda x, s: (x + per_digit(s, x) * torch.randn_like(x)).clamp(0, 1), "do not clip"),
+        (lambda x, s: x + s * torch.randn_like(x), "per_digit(sigma, x)"),
+        (lambda x, s: x + per_digit(s, x) * torch.randn(len(x), 1, 1, 1), "one ε per pixel"),
+        (lambda x, s: x.add_(per_digit(s, x) * torch.randn_like(x)), "in place"),
+    ],
+)
 def test_gaussian_noise_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.gaussian_noise, wrong, capsys)
     assert returned is ex.reference_gaussian_noise
@@ -90,6 +94,7 @@ def test_psnr_accepts_the_notebook_solution(capsys):
 
 def test_psnr_reference_matches_lecturelib_metrics():
     from lecturelib import metrics
+
     x, x_hat = torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
     assert torch.allclose(ex.reference_psnr(x, x_hat), metrics.psnr(x, x_hat))
 
@@ -98,16 +103,19 @@ def _mse(x, x_hat):
     return (x - x_hat).pow(2).flatten(1).mean(1)
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda x, xh: 10 * torch.log10(1 / (x - xh).pow(2).flatten(1).sum(1)), "summed over the 784 pixels"),
-    (lambda x, xh: 10 * torch.log(1 / _mse(x, xh)), "natural log"),
-    (lambda x, xh: 20 * torch.log10(1 / _mse(x, xh)), "20 log10 goes with the root"),
-    (lambda x, xh: 10 * torch.log10(1 / _mse(x, xh).sqrt()), "10 log10(1 / RMSE)"),
-    (lambda x, xh: 10 * torch.log10(1 / (x - xh).pow(2).mean()), "one value per example"),
-    (lambda x, xh: 10 * torch.log10(_mse(x, xh)), "sign is flipped"),
-    (lambda x, xh: 10 * torch.log10(1 / (x - xh).abs().flatten(1).mean(1)), "mean absolute error"),
-    (lambda x, xh: 10 * torch.log10(1 / (x - xh).pow(2).mean((1, 2, 3))), "flat (N, 784) images"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda x, xh: 10 * torch.log10(1 / (x - xh).pow(2).flatten(1).sum(1)), "summed over the 784 pixels"),
+        (lambda x, xh: 10 * torch.log(1 / _mse(x, xh)), "natural log"),
+        (lambda x, xh: 20 * torch.log10(1 / _mse(x, xh)), "20 log10 goes with the root"),
+        (lambda x, xh: 10 * torch.log10(1 / _mse(x, xh).sqrt()), "10 log10(1 / RMSE)"),
+        (lambda x, xh: 10 * torch.log10(1 / (x - xh).pow(2).mean()), "one value per example"),
+        (lambda x, xh: 10 * torch.log10(_mse(x, xh)), "sign is flipped"),
+        (lambda x, xh: 10 * torch.log10(1 / (x - xh).abs().flatten(1).mean(1)), "mean absolute error"),
+        (lambda x, xh: 10 * torch.log10(1 / (x - xh).pow(2).mean((1, 2, 3))), "flat (N, 784) images"),
+    ],
+)
 def test_psnr_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.psnr, wrong, capsys)
     assert returned is ex.reference_psnr
@@ -133,18 +141,21 @@ def test_posterior_median_minimises_the_expected_absolute_error():
     """The reference is the minimiser of E[|x - m| | x̃] over a fine grid of m, at every x̃ ≠ 0."""
     x_tilde = torch.tensor([-2.0, -0.3, -0.01, 0.02, 0.7, 1.9])
     m_grid = torch.linspace(-1.5, 1.5, 301)
-    losses = torch.stack([ex.expected_l1(m.expand_as(x_tilde), x_tilde, 0.8) for m in m_grid])   # (301, 6)
+    losses = torch.stack([ex.expected_l1(m.expand_as(x_tilde), x_tilde, 0.8) for m in m_grid])  # (301, 6)
     best = m_grid[losses.argmin(0)]
     assert torch.allclose(best.double(), ex.reference_posterior_median(x_tilde, 0.8).double())
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda x_tilde, sigma: torch.tanh(x_tilde / sigma ** 2), "posterior mean"),
-    (lambda x_tilde, sigma: torch.sigmoid(2 * x_tilde / sigma ** 2), "p(x = +1 | x̃), a probability"),
-    (lambda x_tilde, sigma: x_tilde.clamp(-1, 1), "clipped"),
-    (lambda x_tilde, sigma: -torch.sign(x_tilde), "sign is flipped"),
-    (lambda x_tilde, sigma: torch.round(torch.tanh(x_tilde / sigma ** 2)), "neither -1 nor +1"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda x_tilde, sigma: torch.tanh(x_tilde / sigma**2), "posterior mean"),
+        (lambda x_tilde, sigma: torch.sigmoid(2 * x_tilde / sigma**2), "p(x = +1 | x̃), a probability"),
+        (lambda x_tilde, sigma: x_tilde.clamp(-1, 1), "clipped"),
+        (lambda x_tilde, sigma: -torch.sign(x_tilde), "sign is flipped"),
+        (lambda x_tilde, sigma: torch.round(torch.tanh(x_tilde / sigma**2)), "neither -1 nor +1"),
+    ],
+)
 def test_posterior_median_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.posterior_median, wrong, capsys)
     assert returned is ex.reference_posterior_median

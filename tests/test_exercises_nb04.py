@@ -1,5 +1,6 @@
 """Notebook 04's exercises: the checker accepts the notebook's own solution, names typical mistakes, and reports an
 unfinished exercise as not done; the questions compare a prediction with what the notebook measured."""
+
 import sys
 from pathlib import Path
 
@@ -54,14 +55,17 @@ def test_fit_gaussian_is_the_maximum_likelihood_fit():
     assert D.MultivariateNormal(mu + 0.05, Sigma).log_prob(z).mean() < best
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda z: (z.mean(0), torch.cov(z)), "torch.cov(z.T)"),
-    (lambda z: (z.mean(0), z.T @ z / len(z)), "forgot to centre"),
-    (lambda z: (z.mean(0), torch.diag(z.var(0))), "only the variances"),
-    (lambda z: (z.mean(1), torch.cov(z.T)), "z.mean(0)"),
-    (lambda z: (z.mean(0), (z - z.mean(0)).T @ (z - z.mean(0))), "divide the sum of outer products by N"),
-    (lambda z: torch.cov(z.T), "return a pair (mu, Sigma)"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda z: (z.mean(0), torch.cov(z)), "torch.cov(z.T)"),
+        (lambda z: (z.mean(0), z.T @ z / len(z)), "forgot to centre"),
+        (lambda z: (z.mean(0), torch.diag(z.var(0))), "only the variances"),
+        (lambda z: (z.mean(1), torch.cov(z.T)), "z.mean(0)"),
+        (lambda z: (z.mean(0), (z - z.mean(0)).T @ (z - z.mean(0))), "divide the sum of outer products by N"),
+        (lambda z: torch.cov(z.T), "return a pair (mu, Sigma)"),
+    ],
+)
 def test_fit_gaussian_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.fit_gaussian, wrong, capsys)
     assert returned is ex.reference_fit_gaussian
@@ -93,15 +97,21 @@ def test_sample_gaussian_reference_agrees_with_the_notebook_draw_for_draw():
     assert torch.equal(a, ex.reference_sample_gaussian(mu, S, 7))
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda mu, S, n: mu + torch.randn(n, len(mu)) @ S.T, "multiplied ε by Σ itself"),
-    (lambda mu, S, n: mu + torch.randn(n, len(mu)) @ cholesky(S), "used Lᵀ in place of L"),
-    (lambda mu, S, n: torch.randn(n, len(mu)) @ cholesky(S).T, "forgot to add μ"),
-    (lambda mu, S, n: mu + torch.randn(n, len(mu)) * S.diagonal().sqrt(), "only the variances"),
-    (lambda mu, S, n: (mu + torch.randn(n, len(mu)) @ cholesky(S).T).T, "(d, n)"),
-    (lambda mu, S, n: (mu + torch.randn(1, len(mu)) @ cholesky(S).T).expand(n, -1), "fresh ε for each sample"),
-    (lambda mu, S, n: mu + ((torch.rand(n, len(mu)) - 0.5) * 12 ** 0.5) @ cholesky(S).T, "torch.randn, not torch.rand"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda mu, S, n: mu + torch.randn(n, len(mu)) @ S.T, "multiplied ε by Σ itself"),
+        (lambda mu, S, n: mu + torch.randn(n, len(mu)) @ cholesky(S), "used Lᵀ in place of L"),
+        (lambda mu, S, n: torch.randn(n, len(mu)) @ cholesky(S).T, "forgot to add μ"),
+        (lambda mu, S, n: mu + torch.randn(n, len(mu)) * S.diagonal().sqrt(), "only the variances"),
+        (lambda mu, S, n: (mu + torch.randn(n, len(mu)) @ cholesky(S).T).T, "(d, n)"),
+        (lambda mu, S, n: (mu + torch.randn(1, len(mu)) @ cholesky(S).T).expand(n, -1), "fresh ε for each sample"),
+        (
+            lambda mu, S, n: mu + ((torch.rand(n, len(mu)) - 0.5) * 12**0.5) @ cholesky(S).T,
+            "torch.randn, not torch.rand",
+        ),
+    ],
+)
 def test_sample_gaussian_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.sample_gaussian, wrong, capsys)
     assert returned is ex.reference_sample_gaussian
@@ -139,14 +149,17 @@ def test_sample_mixture_accepts_the_notebook_solution_and_torch_distributions(ca
     assert ex.sample_mixture.check(library) is library
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda w, m, c, n: _mixture(torch.ones_like(w), m, c, n), "equal shares"),
-    (lambda w, m, c, n: _mixture(torch.tensor([1.0, 0.0, 0.0]), m, c, n), "all samples come from one component"),
-    (lambda w, m, c, n: w @ m + torch.randn(n, m.shape[1]), "not from a blend of the means"),
-    (lambda w, m, c, n: m[torch.multinomial(w, n)], "replacement=True"),
-    (lambda w, m, c, n: _mixture(w, m, c, n, scale=lambda L: L.transpose(1, 2)), "used Lᵀ in place of L"),
-    (lambda w, m, c, n: _mixture(w, m, c, n, scale=lambda L: L @ L.transpose(1, 2)), "multiplied ε by Σ itself"),
-])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda w, m, c, n: _mixture(torch.ones_like(w), m, c, n), "equal shares"),
+        (lambda w, m, c, n: _mixture(torch.tensor([1.0, 0.0, 0.0]), m, c, n), "all samples come from one component"),
+        (lambda w, m, c, n: w @ m + torch.randn(n, m.shape[1]), "not from a blend of the means"),
+        (lambda w, m, c, n: m[torch.multinomial(w, n)], "replacement=True"),
+        (lambda w, m, c, n: _mixture(w, m, c, n, scale=lambda L: L.transpose(1, 2)), "used Lᵀ in place of L"),
+        (lambda w, m, c, n: _mixture(w, m, c, n, scale=lambda L: L @ L.transpose(1, 2)), "multiplied ε by Σ itself"),
+    ],
+)
 def test_sample_mixture_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.sample_mixture, wrong, capsys)
     assert returned is ex.reference_sample_mixture

@@ -1,5 +1,6 @@
 """Notebook 05's exercises: each checker accepts the notebook's own solution, names typical mistakes, and reports a
 missing answer as not done; the questions compare a prediction with the measured answer."""
+
 import math
 import sys
 from pathlib import Path
@@ -40,15 +41,19 @@ def test_kl_reference_matches_torch_distributions():
     assert torch.allclose(ex.reference_kl_to_prior(m, log_s), torch.distributions.kl_divergence(q, p))
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda m, log_s: 0.5 * (m**2 + log_s.exp() - 1 - log_s).sum(-1), "log_s is log s"),
-    (lambda m, log_s: (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1), "factor ½"),
-    (lambda m, log_s: -0.5 * (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1), "wrong sign"),
-    (lambda m, log_s: 0.5 * (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(), "summed over the batch"),
-    (lambda m, log_s: 0.5 * (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s), "sum the d terms"),
-    (lambda m, log_s: 0.5 * (m**2 + torch.exp(2 * log_s) - 2 * log_s).sum(-1), "−1 in each term"),
-    (lambda m, log_s: 0.5 * (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1).detach(), "not differentiable"),
-], ids=["log-s-as-logvar", "no-half", "sign", "batch-sum", "per-dimension", "no-minus-one", "detached"])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda m, log_s: 0.5 * (m**2 + log_s.exp() - 1 - log_s).sum(-1), "log_s is log s"),
+        (lambda m, log_s: (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1), "factor ½"),
+        (lambda m, log_s: -0.5 * (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1), "wrong sign"),
+        (lambda m, log_s: 0.5 * (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(), "summed over the batch"),
+        (lambda m, log_s: 0.5 * (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s), "sum the d terms"),
+        (lambda m, log_s: 0.5 * (m**2 + torch.exp(2 * log_s) - 2 * log_s).sum(-1), "−1 in each term"),
+        (lambda m, log_s: 0.5 * (m**2 + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1).detach(), "not differentiable"),
+    ],
+    ids=["log-s-as-logvar", "no-half", "sign", "batch-sum", "per-dimension", "no-minus-one", "detached"],
+)
 def test_kl_names_the_mistake(wrong, hint, capsys):
     assert ex.kl_to_prior.check(wrong) is ex.kl_to_prior.reference
     out = capsys.readouterr().out
@@ -81,6 +86,7 @@ def test_elbo_reference_satisfies_the_identity():
 
 def elbo_with(*, two_pi=True, spread="s2", kl_sign=-1.0):
     """The notebook's closed form with one slip."""
+
     def elbo(model, x, m, log_s):
         p = model.W.shape[0]
         residual = x - (m @ model.W.T + model.b)
@@ -88,16 +94,21 @@ def elbo_with(*, two_pi=True, spread="s2", kl_sign=-1.0):
         square = residual.pow(2).sum(-1) + (scale * model.W.pow(2).sum(0)).sum(-1)
         normaliser = p * ((math.log(2 * math.pi) if two_pi else 0.0) + math.log(model.sigma**2))
         return -0.5 * (normaliser + square / model.sigma**2) + kl_sign * lvm.kl_to_prior(m, log_s)
+
     return elbo
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (elbo_with(kl_sign=+1.0), "minus sign"),
-    (elbo_with(two_pi=False), "log 2π"),
-    (elbo_with(spread="s"), "variance s_j² = exp(2 log_s)"),
-    (elbo_with(spread="none"), "spread term"),
-    (lambda *args: elbo_with()(*args).sum(), "one value per example"),
-], ids=["kl-sign", "no-2pi", "s-as-variance", "no-spread", "batch-sum"])
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (elbo_with(kl_sign=+1.0), "minus sign"),
+        (elbo_with(two_pi=False), "log 2π"),
+        (elbo_with(spread="s"), "variance s_j² = exp(2 log_s)"),
+        (elbo_with(spread="none"), "spread term"),
+        (lambda *args: elbo_with()(*args).sum(), "one value per example"),
+    ],
+    ids=["kl-sign", "no-2pi", "s-as-variance", "no-spread", "batch-sum"],
+)
 def test_elbo_names_the_mistake(wrong, hint, capsys):
     assert ex.elbo.check(wrong) is ex.elbo.reference
     out = capsys.readouterr().out
@@ -142,15 +153,19 @@ def score_with(slip):
         if slip == "sum":
             return grad_m.sum(0), grad_log_s.sum(0)
         return grad_m.mean(0), grad_log_s.mean(0)
+
     return estimator
 
 
-@pytest.mark.parametrize("slip, hint", [
-    ("no-baseline", "the baseline is ignored"),
-    ("sign", "sign of the score"),
-    ("no-minus-one", "the −1"),
-    ("sum", "summed over the n samples"),
-])
+@pytest.mark.parametrize(
+    "slip, hint",
+    [
+        ("no-baseline", "the baseline is ignored"),
+        ("sign", "sign of the score"),
+        ("no-minus-one", "the −1"),
+        ("sum", "summed over the n samples"),
+    ],
+)
 def test_score_function_names_the_mistake(slip, hint, capsys):
     assert ex.score_function_gradient.check(score_with(slip)) is ex.score_function_gradient.reference
     out = capsys.readouterr().out
@@ -172,10 +187,13 @@ def test_checkers_leave_the_notebooks_random_stream_alone():
 
 
 # ---- 5.4 and 5.5: predict, then run -------------------------------------------------------------------------------
-@pytest.mark.parametrize("question, name, truth, wrong", [
-    (ex.baseline_question, "predict_baseline", "b", "a"),
-    (ex.growth_question, "predict_growth", "c", "b"),
-])
+@pytest.mark.parametrize(
+    "question, name, truth, wrong",
+    [
+        (ex.baseline_question, "predict_baseline", "b", "a"),
+        (ex.growth_question, "predict_growth", "c", "b"),
+    ],
+)
 def test_questions_compare_the_prediction_with_the_measurement(question, name, truth, wrong, capsys):
     predict = solution("05", name)
     assert question.check(predict, truth) is True

@@ -1,5 +1,6 @@
 """lvm: the linear-Gaussian model and the variational quantities, checked against independent references
 (torch.distributions, Gaussian conditioning, numerical integration, autograd of the closed-form ELBO)."""
+
 import math
 
 import pytest
@@ -177,8 +178,10 @@ def test_gradient_estimators_are_unbiased(estimator):
 
 def test_reparameterized_gradient_has_much_lower_variance():
     model, x, m, log_s, g = random_problem(11)
-    var = {est: torch.cat(est(model, x, m, log_s, n=4, repeats=2000, generator=g), -1).var(0).sum()
-           for est in (lvm.score_function_gradient, lvm.reparameterized_gradient)}
+    var = {
+        est: torch.cat(est(model, x, m, log_s, n=4, repeats=2000, generator=g), -1).var(0).sum()
+        for est in (lvm.score_function_gradient, lvm.reparameterized_gradient)
+    }
     assert var[lvm.score_function_gradient] > 10 * var[lvm.reparameterized_gradient]
 
 
@@ -191,8 +194,12 @@ def test_mean_field_optimum_maximises_elbo_over_diagonal_q(seed):
     assert grad_m.abs().max() < 1e-8 and grad_log_s.abs().max() < 1e-8
     best = lvm.elbo(model, x, *mean_field_optimum)
     for _ in range(5):
-        other = lvm.elbo(model, x, m + 0.1 * torch.randn(3, generator=g, dtype=F64),
-                         log_s + 0.1 * torch.randn(3, generator=g, dtype=F64))
+        other = lvm.elbo(
+            model,
+            x,
+            m + 0.1 * torch.randn(3, generator=g, dtype=F64),
+            log_s + 0.1 * torch.randn(3, generator=g, dtype=F64),
+        )
         assert other < best
 
 

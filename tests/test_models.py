@@ -1,4 +1,5 @@
 """Model shapes, the VAE contract, and the linear AE's optimum against PCA by SVD."""
+
 import math
 
 import pytest
@@ -7,8 +8,15 @@ import torch
 from lecturelib import models, train
 
 
-@pytest.mark.parametrize("make", [lambda: models.LinearAE(4), lambda: models.AffineAE(4),
-                                  lambda: models.MLPAE(4, (32,)), lambda: models.ConvAE(4, 8)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: models.LinearAE(4),
+        lambda: models.AffineAE(4),
+        lambda: models.MLPAE(4, (32,)),
+        lambda: models.ConvAE(4, 8),
+    ],
+)
 def test_autoencoders_map_images_to_codes_and_back(make):
     ae = make()
     x = torch.rand(3, 1, 28, 28)
@@ -69,7 +77,7 @@ def test_linear_autoencoder_converges_to_pca_subspace():
     x = (x - x.mean(0)).view(-1, 1, 28, 28)
     d = 3
     _, s, vh = torch.linalg.svd(x.flatten(1), full_matrices=False)
-    pca_error = s[d:].pow(2).sum() / len(x)        # optimal mean ||x - V_d V_dᵀ x||² (Eckart–Young)
+    pca_error = s[d:].pow(2).sum() / len(x)  # optimal mean ||x - V_d V_dᵀ x||² (Eckart–Young)
 
     ae = models.LinearAE(d)
     loss = lambda m, b: {"loss": (b - m(b)).pow(2).flatten(1).sum(1).mean()}

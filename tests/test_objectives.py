@@ -1,4 +1,5 @@
 """The objectives against independent references: torch.distributions and closed forms."""
+
 import math
 
 import pytest
@@ -39,8 +40,9 @@ def test_bernoulli_log_likelihood_matches_torch_distributions_on_binary_data():
 def test_normal_log_densities_match_torch_distributions():
     torch.manual_seed(3)
     z, mu, logvar = torch.randn(7, 3), torch.randn(7, 3), torch.randn(7, 3)
-    torch.testing.assert_close(objectives.normal_log_density(z, mu, logvar),
-                               Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1))
+    torch.testing.assert_close(
+        objectives.normal_log_density(z, mu, logvar), Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1)
+    )
     torch.testing.assert_close(objectives.standard_normal_log_density(z), Normal(0.0, 1.0).log_prob(z).sum(-1))
 
 
@@ -64,7 +66,7 @@ def _elbo_by_monte_carlo(model, x, samples):
     """An independent ELBO: E_q[log p(x|z) + log p(z) - log q(z|x)] with torch.distributions, averaged."""
     mu, logvar = model.encode(x)
     q = Normal(mu, torch.exp(0.5 * logvar))
-    z = q.sample((samples,))                                     # (S, N, d)
+    z = q.sample((samples,))  # (S, N, d)
     logits = model.decode(z.reshape(-1, z.shape[-1])).view(samples, *x.shape)
     log_px_z = Bernoulli(logits=logits).log_prob(x.expand_as(logits)).flatten(2).sum(-1)
     log_pz = Normal(0.0, 1.0).log_prob(z).sum(-1)
@@ -94,8 +96,9 @@ def test_elbo_terms_match_torch_distributions_for_the_same_z():
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         mean, dec_logvar = model.decode(z)
         log_px_z = Normal(mean, torch.exp(0.5 * dec_logvar)).log_prob(x).flatten(1).sum(1)
-        kl = kl_divergence(Independent(Normal(mu, torch.exp(0.5 * logvar)), 1),
-                           Independent(Normal(torch.zeros(2), torch.ones(2)), 1))
+        kl = kl_divergence(
+            Independent(Normal(mu, torch.exp(0.5 * logvar)), 1), Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+        )
         torch.manual_seed(7)
         terms = objectives.elbo(model, x)
         torch.manual_seed(7)

@@ -3,6 +3,7 @@ course/static (with its licence), copied into <out>/_static and referenced by a 
 
 What a browser makes of them (slides move, formulas typeset, nothing fetched from outside) is tests/test_browser.py.
 """
+
 import re
 from pathlib import Path
 
@@ -14,19 +15,28 @@ from course import render
 
 REPO = Path(__file__).resolve().parent.parent
 # What the pages load: <script src>, <link href>, CSS @import and url(...).
-LOADS = re.compile(r"""<script[^>]*\ssrc="([^"]+)"|<link[^>]*\shref="([^"]+)"|@import\s+url\(["']?([^"')]+)|"""
-                   r"""url\(["']?([^"')]+)["']?\)""")
+LOADS = re.compile(
+    r"""<script[^>]*\ssrc="([^"]+)"|<link[^>]*\shref="([^"]+)"|@import\s+url\(["']?([^"')]+)|"""
+    r"""url\(["']?([^"')]+)["']?\)"""
+)
 
 
 def _notebook() -> nbformat.NotebookNode:
-    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
-    cells = [new_markdown_cell("# Title $\\mathbf{x}$", metadata={"slideshow": {"slide_type": "slide"}}),
-             new_markdown_cell("$$\\log p_\\theta(\\mathbf{x}) \\geq \\mathcal{L}$$",
-                               metadata={"slideshow": {"slide_type": "slide"}}),
-             new_code_cell("1 + 1", metadata={"slideshow": {"slide_type": "-"}},
-                           outputs=[new_output("display_data", {"image/png": png, "text/plain": "<Figure>"})])]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                              "language": "python"}})
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    cells = [
+        new_markdown_cell("# Title $\\mathbf{x}$", metadata={"slideshow": {"slide_type": "slide"}}),
+        new_markdown_cell(
+            "$$\\log p_\\theta(\\mathbf{x}) \\geq \\mathcal{L}$$", metadata={"slideshow": {"slide_type": "slide"}}
+        ),
+        new_code_cell(
+            "1 + 1",
+            metadata={"slideshow": {"slide_type": "-"}},
+            outputs=[new_output("display_data", {"image/png": png, "text/plain": "<Figure>"})],
+        ),
+    ]
+    return new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +63,11 @@ def test_every_asset_a_page_loads_is_in_the_build_folder(pages, name):
         assert (pages / url.split("?")[0]).is_file(), f"{name} loads {url}, which is not in the build folder"
     assert any("mathjax" in u for u in loads)
     if name.endswith(".slides.html"):
-        assert {render.REQUIRE_JS_URL, f"{render.REVEAL_PREFIX}/dist/reveal.css",
-                f"{render.REVEAL_PREFIX}/dist/theme/{render.REVEAL_THEME}.css"} <= set(loads)
+        assert {
+            render.REQUIRE_JS_URL,
+            f"{render.REVEAL_PREFIX}/dist/reveal.css",
+            f"{render.REVEAL_PREFIX}/dist/theme/{render.REVEAL_THEME}.css",
+        } <= set(loads)
         for module in ("dist/reveal.js", "plugin/notes/notes.js"):  # what require.js loads
             assert f'"{render.REVEAL_PREFIX}/{module}"' in html and (pages / render.REVEAL_PREFIX / module).is_file()
 

@@ -1,4 +1,5 @@
 """Property-based checks of the objectives (hypothesis): KL ≥ 0 with equality only at the prior, the IWAE bound."""
+
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

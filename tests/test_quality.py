@@ -1,4 +1,5 @@
 """Tests for lecturelib.quality: the Fréchet distance against closed forms, score() plumbing and validation."""
+
 import math
 
 import numpy as np
@@ -22,16 +23,17 @@ def _small_net(seed: int = 0) -> quality.DigitClassifier:
 
 def test_frechet_1d_gaussians_match_closed_form():
     # 1-D: d² = (m1 - m2)² + (s1 - s2)²
-    d2 = quality.frechet_distance_gaussians(torch.tensor([1.0]), torch.tensor([[4.0]]),
-                                            torch.tensor([-2.0]), torch.tensor([[0.25]]))
-    assert d2 == pytest.approx(3.0 ** 2 + (2.0 - 0.5) ** 2, rel=1e-12)
+    d2 = quality.frechet_distance_gaussians(
+        torch.tensor([1.0]), torch.tensor([[4.0]]), torch.tensor([-2.0]), torch.tensor([[0.25]])
+    )
+    assert d2 == pytest.approx(3.0**2 + (2.0 - 0.5) ** 2, rel=1e-12)
 
 
 def test_frechet_diagonal_gaussians_sum_over_dimensions():
     m1, m2 = torch.tensor([0.0, 1.0, -3.0]), torch.tensor([2.0, 1.0, 0.5])
     s1, s2 = torch.tensor([1.0, 2.0, 0.1]), torch.tensor([3.0, 0.5, 0.1])
     expected = float(((m1 - m2) ** 2).sum() + ((s1 - s2) ** 2).sum())
-    d2 = quality.frechet_distance_gaussians(m1, torch.diag(s1 ** 2), m2, torch.diag(s2 ** 2))
+    d2 = quality.frechet_distance_gaussians(m1, torch.diag(s1**2), m2, torch.diag(s2**2))
     assert d2 == pytest.approx(expected, rel=1e-10)
 
 
@@ -59,8 +61,8 @@ def test_frechet_distance_of_identical_feature_sets_is_zero():
 def test_frechet_distance_on_samples_approaches_the_gaussian_closed_form():
     g = torch.Generator().manual_seed(0)
     n = 200_000
-    a = 1.0 + 2.0 * torch.randn(n, 1, generator=g)      # N(1, 2²)
-    b = -1.0 + 0.5 * torch.randn(n, 1, generator=g)     # N(-1, 0.5²)
+    a = 1.0 + 2.0 * torch.randn(n, 1, generator=g)  # N(1, 2²)
+    b = -1.0 + 0.5 * torch.randn(n, 1, generator=g)  # N(-1, 0.5²)
     assert quality.frechet_distance(a, b) == pytest.approx((1 - (-1)) ** 2 + (2.0 - 0.5) ** 2, rel=0.01)
 
 
@@ -121,16 +123,19 @@ def test_score_leaves_the_images_device_and_values_alone():
     assert torch.equal(images, before)
 
 
-@pytest.mark.parametrize("images, error, match", [
-    (np.zeros((4, 1, 28, 28), dtype=np.float32), TypeError, "torch.Tensor"),
-    (torch.zeros(4, 1, 28, 28, dtype=torch.uint8), TypeError, "floating-point"),
-    (torch.zeros(4, 28, 28), ValueError, r"\(N, 1, 28, 28\)"),
-    (torch.zeros(4, 3, 28, 28), ValueError, r"\(N, 1, 28, 28\)"),
-    (torch.zeros(1, 1, 28, 28), ValueError, "at least 2"),
-    (torch.full((4, 1, 28, 28), 1.5), ValueError, r"\[0, 1\]"),
-    (torch.full((4, 1, 28, 28), -0.1), ValueError, r"\[0, 1\]"),
-    (torch.full((4, 1, 28, 28), math.nan), ValueError, "finite"),
-])
+@pytest.mark.parametrize(
+    "images, error, match",
+    [
+        (np.zeros((4, 1, 28, 28), dtype=np.float32), TypeError, "torch.Tensor"),
+        (torch.zeros(4, 1, 28, 28, dtype=torch.uint8), TypeError, "floating-point"),
+        (torch.zeros(4, 28, 28), ValueError, r"\(N, 1, 28, 28\)"),
+        (torch.zeros(4, 3, 28, 28), ValueError, r"\(N, 1, 28, 28\)"),
+        (torch.zeros(1, 1, 28, 28), ValueError, "at least 2"),
+        (torch.full((4, 1, 28, 28), 1.5), ValueError, r"\[0, 1\]"),
+        (torch.full((4, 1, 28, 28), -0.1), ValueError, r"\[0, 1\]"),
+        (torch.full((4, 1, 28, 28), math.nan), ValueError, "finite"),
+    ],
+)
 def test_score_rejects_bad_images_with_a_clear_message(images, error, match):
     with pytest.raises(error, match=match):
         quality.score(images, net=_small_net(), reference=torch.rand(4, 1, 28, 28))
@@ -143,6 +148,7 @@ def test_score_checks_the_reference_too():
 
 def test_classifier_learns_digits_from_a_tiny_budget_without_touching_the_callers_rng(tmp_path, monkeypatch):
     from lecturelib import data
+
     monkeypatch.setenv("LECTURELIB_CHECKPOINTS", str(tmp_path))
     x, y = data.load_mnist("train", subset="ci", limit=1000)
     xt, yt = data.load_mnist("test", subset="ci", limit=300)

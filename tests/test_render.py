@@ -1,4 +1,5 @@
 """The headless course render on tiny notebooks, and the committed notebooks' shape: slides metadata, no outputs."""
+
 import json
 import os
 import subprocess
@@ -30,17 +31,21 @@ def write_notebook(path: Path, *sources: str) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_course(tmp_path_factory):
-    """Three notebooks: one that passes (checking it runs in fast mode, in its own folder), one that fails, one after."""
+    """Three notebooks: one that passes (it runs in fast mode, in its own folder), one that fails, one after."""
     folder = tmp_path_factory.mktemp("notebooks")
     (folder / "marker.txt").write_text("here")
-    write_notebook(folder / "01_passes.ipynb",
-                   "import os\nfrom lecturelib import claims",
-                   "claims.claim('fast mode', int(os.environ['LECTURELIB_FAST']), '>=', 1)\n"
-                   "claims.claim('runs in its folder', os.path.exists('marker.txt'), '>=', 1)",
-                   "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]);")
-    write_notebook(folder / "02_fails.ipynb",
-                   "from lecturelib import claims\nclaims.claim('half < 0.1', 0.5, '<', 0.1)",
-                   "print('never reached')")
+    write_notebook(
+        folder / "01_passes.ipynb",
+        "import os\nfrom lecturelib import claims",
+        "claims.claim('fast mode', int(os.environ['LECTURELIB_FAST']), '>=', 1)\n"
+        "claims.claim('runs in its folder', os.path.exists('marker.txt'), '>=', 1)",
+        "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]);",
+    )
+    write_notebook(
+        folder / "02_fails.ipynb",
+        "from lecturelib import claims\nclaims.claim('half < 0.1', 0.5, '<', 0.1)",
+        "print('never reached')",
+    )
     write_notebook(folder / "03_after.ipynb", "print('✓ still runs after a failure')")
     return folder
 
@@ -49,9 +54,26 @@ def tiny_course(tmp_path_factory):
 def cli_run(tiny_course, tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "course", "render", "--fast", "--slides",
-                           "--notebooks", str(tiny_course), "--out", str(out), "--timeout", "120"],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "course",
+            "render",
+            "--fast",
+            "--slides",
+            "--notebooks",
+            str(tiny_course),
+            "--out",
+            str(out),
+            "--timeout",
+            "120",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     return proc, out
 
 
@@ -96,7 +118,11 @@ def test_render_writes_executed_notebooks_html_and_decks(cli_run):
 @slow
 def test_only_selects_notebooks_by_prefix(tiny_course):
     assert [p.name for p in render.find_notebooks(tiny_course, ["03"])] == ["03_after.ipynb"]
-    assert [p.name for p in render.find_notebooks(tiny_course)] == ["01_passes.ipynb", "02_fails.ipynb", "03_after.ipynb"]
+    assert [p.name for p in render.find_notebooks(tiny_course)] == [
+        "01_passes.ipynb",
+        "02_fails.ipynb",
+        "03_after.ipynb",
+    ]
     with pytest.raises(ValueError, match="matches --only"):
         render.find_notebooks(tiny_course, ["99"])
 
@@ -112,9 +138,16 @@ def test_kernel_env_sets_the_mode_and_leaves_matplotlib_to_the_kernel(monkeypatc
 def test_static_copy_keeps_the_png_fallback_and_drops_widget_views():
     nb = new_notebook(metadata={"widgets": {"state": {}}})
     cell = new_code_cell("live")
-    cell.outputs = [nbformat.v4.new_output("display_data", data={
-        render.WIDGET_VIEW: {"model_id": "x", "version_major": 2, "version_minor": 0},
-        "image/png": "iVBORw0KGgo=", "text/plain": "VBox()"})]
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                render.WIDGET_VIEW: {"model_id": "x", "version_major": 2, "version_minor": 0},
+                "image/png": "iVBORw0KGgo=",
+                "text/plain": "VBox()",
+            },
+        )
+    ]
     nb.cells.append(cell)
     static = render.static_copy(nb)
     assert set(static.cells[0].outputs[0].data) == {"image/png", "text/plain"}
@@ -122,12 +155,17 @@ def test_static_copy_keeps_the_png_fallback_and_drops_widget_views():
 
 
 def test_unknown_command_prints_usage():
-    proc = subprocess.run([sys.executable, "-m", "course", "paint"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "course", "paint"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 2 and "render" in proc.stderr
 
 
 # The committed course: every notebook presents as a deck and is committed clean.
+
 
 @pytest.mark.parametrize("path", COURSE, ids=[p.name for p in COURSE])
 def test_notebook_is_committed_clean_with_slideshow_metadata(path):
@@ -182,8 +220,13 @@ def test_one_signal_stops_the_whole_run_and_writes_the_summary(slow_course, tmp_
 
     out = tmp_path / "build"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "course", "render", "--fast", "--notebooks", str(slow_course),
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "course", "render", "--fast", "--notebooks", str(slow_course), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 120
     while not list(Path(tmp_path).glob("build")) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -221,8 +264,10 @@ def test_an_unreadable_notebook_fails_alone(tmp_path):
 def test_a_notebook_that_ran_another_mode_than_asked_fails(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    write_notebook(folder / "01_setup.ipynb", "import os\nos.environ['LECTURELIB_FAST'] = '1'\n"
-                                              "from lecturelib import runtime\nruntime.setup(seed=0)")
+    write_notebook(
+        folder / "01_setup.ipynb",
+        "import os\nos.environ['LECTURELIB_FAST'] = '1'\nfrom lecturelib import runtime\nruntime.setup(seed=0)",
+    )
     (result,) = render.render(folder, tmp_path / "out", fast=False, echo=lambda text: None)
     assert result.mode == "fast" and not result.ok and "asked for full" in result.error
 
@@ -236,8 +281,13 @@ def test_out_pointing_at_a_file_is_a_clear_error(tiny_course, tmp_path, capsys):
 
 
 def test_summary_counts_claims_not_checked_at_ci_size_and_exercises():
-    result = render.Result(notebook="x.ipynb", ok=True, seconds=1.0, claims=["✓ a = 1 < 2", "– b = 3  (not checked)"],
-                           exercises={"1.1": "correct", "1.2": "not done"})
+    result = render.Result(
+        notebook="x.ipynb",
+        ok=True,
+        seconds=1.0,
+        claims=["✓ a = 1 < 2", "– b = 3  (not checked)"],
+        exercises={"1.1": "correct", "1.2": "not done"},
+    )
     text = render.format_summary([result], fast=True)
     assert "1 ✓ held, 0 ✗ failed, 1 – not checked at CI size" in text
     assert "exercises: 1 correct, 1 not done" in text and "fast mode (CI size" in text
@@ -247,12 +297,14 @@ def test_summary_counts_claims_not_checked_at_ci_size_and_exercises():
 def test_student_render_reports_exercises_not_done(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    write_notebook(folder / "01_ex.ipynb",
-                   "from lecturelib.exercises import Exercise, Hint\n"
-                   "def check(f):\n    if f(2) != 4:\n        raise Hint('not the square')\n"
-                   "square_ex = Exercise('1.1', 'the square', check, lambda x: x * x)",
-                   "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
-                   "square = square_ex.check(square)\nprint(square(3))")
+    write_notebook(
+        folder / "01_ex.ipynb",
+        "from lecturelib.exercises import Exercise, Hint\n"
+        "def check(f):\n    if f(2) != 4:\n        raise Hint('not the square')\n"
+        "square_ex = Exercise('1.1', 'the square', check, lambda x: x * x)",
+        "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+        "square = square_ex.check(square)\nprint(square(3))",
+    )
     (result,) = render.render(folder, tmp_path / "student", fast=True, student=True, echo=lambda text: None)
     assert result.ok and result.exercises == {"1.1": "not done"}
     handout = nbformat.read(tmp_path / "student" / "01_ex.ipynb", as_version=4)

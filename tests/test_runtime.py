@@ -1,4 +1,5 @@
 """Device choice, seeding and fast mode."""
+
 import random
 
 import numpy as np

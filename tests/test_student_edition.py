@@ -1,4 +1,5 @@
 """The two editions: nbgrader's solution markers in the instructor notebooks, and the student edition made from them."""
+
 import json
 import re
 from pathlib import Path
@@ -12,17 +13,24 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 
 def test_strip_solutions_stubs_code_at_the_marker_indentation():
-    source = "def f(x):\n    \"\"\"doc\"\"\"\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n"
+    source = 'def f(x):\n    """doc"""\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n'
     assert render.strip_solutions(source, "code") == (
-        "def f(x):\n    \"\"\"doc\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError()")
+        'def f(x):\n    """doc"""\n    # YOUR CODE HERE\n    raise NotImplementedError()'
+    )
 
 
 def test_strip_solutions_in_markdown_leaves_an_answer_stub():
     assert render.strip_solutions("Why?\n\n### BEGIN SOLUTION\nBecause.", "markdown") == "Why?\n\nYOUR ANSWER HERE"
 
 
-@pytest.mark.parametrize("source", ["### BEGIN SOLUTION\nx = 1\n", "x = 1\n### END SOLUTION\n",
-                                    "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "### BEGIN SOLUTION\nx = 1\n",
+        "x = 1\n### END SOLUTION\n",
+        "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n",
+    ],
+)
 def test_unbalanced_markers_are_refused(source):
     with pytest.raises(ValueError, match="SOLUTION"):
         render.strip_solutions(source, "code")
@@ -47,8 +55,9 @@ def test_no_solution_line_leaks_into_the_student_edition(path):
     assert solutions, f"{path.name} has no exercise"
     outside = {line.strip() for cell in render.student_edition(nb).cells for line in cell.source.splitlines()}
     # a line that also stands outside every solution in the instructor edition (say `return z`) is not a leak
-    instructor_outside = {line.strip() for cell in nb.cells
-                          for line in render.strip_solutions(cell.source, cell.cell_type).splitlines()}
+    instructor_outside = {
+        line.strip() for cell in nb.cells for line in render.strip_solutions(cell.source, cell.cell_type).splitlines()
+    }
     leaked = [line for line in solutions if line in outside and line not in instructor_outside]
     assert not leaked
     assert all(render.SOLUTION_BEGIN not in cell.source for cell in render.student_edition(nb).cells)

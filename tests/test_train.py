@@ -1,4 +1,5 @@
 """The training loop: history, evaluation, checkpoint cache (atomic, safe, validated), NaN guard, interrupts."""
+
 import os
 
 import pytest
@@ -85,8 +86,9 @@ def test_fit_reuses_a_cached_model_instead_of_retraining(checkpoints_in_tmp, cap
 def test_other_data_or_settings_do_not_hit_the_cache(checkpoints_in_tmp):
     x = small_data()
     train.fit(models.LinearAE(3), mse_loss, x, epochs=1, batch_size=16, checkpoint="lin", progress=False)
-    train.fit(models.LinearAE(3), mse_loss, small_data(seed=1), epochs=1, batch_size=16, checkpoint="lin",
-              progress=False)
+    train.fit(
+        models.LinearAE(3), mse_loss, small_data(seed=1), epochs=1, batch_size=16, checkpoint="lin", progress=False
+    )
     train.fit(models.LinearAE(3), mse_loss, x, epochs=1, batch_size=32, checkpoint="lin", progress=False)
     assert len(list(checkpoints_in_tmp.glob("lin-*.pt"))) == 3
 
@@ -165,7 +167,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_weights():
 
     def loss(model, x):
         calls["n"] += 1
-        if calls["n"] == 5:                       # epoch 2, step 1 (4 steps per epoch)
+        if calls["n"] == 5:  # epoch 2, step 1 (4 steps per epoch)
             snapshot.update({k: v.clone() for k, v in model.state_dict().items()})
             return {"loss": model(x).sum() * float("nan")}
         return mse_loss(model, x)
@@ -173,7 +175,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_weights():
     with pytest.raises(train.TrainingDiverged, match="epoch 2, step 1"):
         train.fit(ae, loss, small_data(), epochs=3, batch_size=16, progress=False)
     assert torch.isfinite(ae.U).all()
-    assert torch.equal(ae.U, snapshot["U"])      # the weights at the end of epoch 1
+    assert torch.equal(ae.U, snapshot["U"])  # the weights at the end of epoch 1
 
 
 def test_infinite_loss_is_caught_at_the_end_of_the_epoch_too():
@@ -184,8 +186,10 @@ def test_infinite_loss_is_caught_at_the_end_of_the_epoch_too():
         train.fit(models.LinearAE(2), loss, small_data(), epochs=1, batch_size=16, progress=False)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"epochs": 0}, "epochs"), ({"epochs": 1, "lr": -1.0}, "lr"),
-                                           ({"epochs": 1, "schedule": "cosine"}, "schedule")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"epochs": 0}, "epochs"), ({"epochs": 1, "lr": -1.0}, "lr"), ({"epochs": 1, "schedule": "cosine"}, "schedule")],
+)
 def test_fit_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         train.fit(models.LinearAE(2), mse_loss, small_data(), progress=False, **kwargs)
@@ -205,15 +209,25 @@ def test_what_follows_training_is_the_same_whether_trained_or_loaded(checkpoints
 def test_editing_a_helper_the_loss_calls_retrains(checkpoints_in_tmp):
     namespace = {"objectives": objectives}
     for body in ("return x", "return x.clamp(0, 0.5)"):
-        exec(f"def corrupt(x):\n    {body}\n"
-             "def loss(m, x):\n    return {'loss': objectives.reconstruction_error(x, m(corrupt(x))).mean()}\n",
-             namespace)
-        train.fit(models.LinearAE(2), namespace["loss"], small_data(), epochs=1, batch_size=16, checkpoint="dae",
-                  progress=False)
+        exec(
+            f"def corrupt(x):\n    {body}\n"
+            "def loss(m, x):\n    return {'loss': objectives.reconstruction_error(x, m(corrupt(x))).mean()}\n",
+            namespace,
+        )
+        train.fit(
+            models.LinearAE(2),
+            namespace["loss"],
+            small_data(),
+            epochs=1,
+            batch_size=16,
+            checkpoint="dae",
+            progress=False,
+        )
     assert len(list(checkpoints_in_tmp.glob("dae-*.pt"))) == 2
 
 
 def test_fit_reports_under_the_checkpoint_name(capsys):
-    train.fit(models.LinearAE(2), mse_loss, small_data(), epochs=1, batch_size=16, checkpoint="named-run",
-              progress=False)
+    train.fit(
+        models.LinearAE(2), mse_loss, small_data(), epochs=1, batch_size=16, checkpoint="named-run", progress=False
+    )
     assert capsys.readouterr().out.startswith("named-run: 1 epochs in")

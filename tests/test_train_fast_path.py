@@ -1,4 +1,5 @@
 """The speed changes to the training path keep its behaviour: each batch holds the rows it should, Adam is Adam."""
+
 import torch
 
 from lecturelib import data, train

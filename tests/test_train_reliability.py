@@ -1,7 +1,7 @@
 """fit never keeps non-finite weights, never hands back a stale cached model, and survives cache faults."""
+
 import os
 import stat
-import warnings
 
 import pytest
 import torch
@@ -36,8 +36,17 @@ def test_a_huge_step_with_a_finite_loss_keeps_no_infinite_weight(checkpoints_in_
     ae = models.LinearAE(3)
     before = {k: v.clone() for k, v in ae.state_dict().items()}
     with pytest.raises(train.TrainingDiverged, match="weights became NaN or infinite in epoch 1"):
-        train.fit(ae, mse, data(), epochs=epochs, batch_size=64, lr=1e40, schedule="constant", checkpoint="run",
-                  progress=False)
+        train.fit(
+            ae,
+            mse,
+            data(),
+            epochs=epochs,
+            batch_size=64,
+            lr=1e40,
+            schedule="constant",
+            checkpoint="run",
+            progress=False,
+        )
     assert all(torch.isfinite(v).all() for v in ae.state_dict().values())
     assert all(torch.equal(v, before[k]) for k, v in ae.state_dict().items())  # restored to before training
     assert not cached(checkpoints_in_tmp)
@@ -61,14 +70,23 @@ def test_non_finite_weights_are_never_saved_or_loaded(checkpoints_in_tmp):
 # --- stale models: the key covers what shapes training ----------------------------------------------------------
 def _fit(loss, x=None, name="run", model=None):
     torch.manual_seed(0)
-    train.fit(model or models.LinearAE(2), loss, data() if x is None else x, epochs=1, batch_size=32,
-              checkpoint=name, progress=False)
+    train.fit(
+        model or models.LinearAE(2),
+        loss,
+        data() if x is None else x,
+        epochs=1,
+        batch_size=32,
+        checkpoint=name,
+        progress=False,
+    )
 
 
 def test_a_global_value_the_loss_reads_is_part_of_the_key(checkpoints_in_tmp):
     namespace = {"objectives": objectives, "max_level": 0.5}
-    exec("def loss(m, x):\n    return {'loss': objectives.reconstruction_error(x.clamp(0, max_level), m(x)).mean()}",
-         namespace)
+    exec(
+        "def loss(m, x):\n    return {'loss': objectives.reconstruction_error(x.clamp(0, max_level), m(x)).mean()}",
+        namespace,
+    )
     _fit(namespace["loss"])
     namespace["max_level"] = 0.8  # the notebook edits a global and re-runs the cell
     _fit(namespace["loss"])
@@ -78,10 +96,12 @@ def test_a_global_value_the_loss_reads_is_part_of_the_key(checkpoints_in_tmp):
 def test_a_helper_two_calls_deep_is_part_of_the_key(checkpoints_in_tmp):
     namespace = {"objectives": objectives}
     for inner in ("return x", "return x * 0.5"):
-        exec(f"def inner(x):\n    {inner}\n"
-             "def outer(x):\n    return inner(x)\n"
-             "def loss(m, x):\n    return {'loss': objectives.reconstruction_error(outer(x), m(x)).mean()}",
-             namespace)
+        exec(
+            f"def inner(x):\n    {inner}\n"
+            "def outer(x):\n    return inner(x)\n"
+            "def loss(m, x):\n    return {'loss': objectives.reconstruction_error(outer(x), m(x)).mean()}",
+            namespace,
+        )
         _fit(namespace["loss"])
     assert len(cached(checkpoints_in_tmp)) == 2
 
@@ -90,6 +110,7 @@ def test_a_closure_value_is_part_of_the_key(checkpoints_in_tmp):
     def make_loss(scale):
         def loss(m, x):
             return {"loss": objectives.reconstruction_error(x * scale, m(x)).mean()}
+
         return loss
 
     _fit(make_loss(1.0))
@@ -135,8 +156,7 @@ def test_a_read_only_cache_folder_keeps_the_trained_model(tmp_path, monkeypatch)
     folder.chmod(0o500)
     monkeypatch.setenv("LECTURELIB_CHECKPOINTS", str(folder))
     with pytest.warns(UserWarning, match="could not cache"):
-        history = train.fit(models.LinearAE(2), mse, data(), epochs=2, batch_size=32, checkpoint="run",
-                            progress=False)
+        history = train.fit(models.LinearAE(2), mse, data(), epochs=2, batch_size=32, checkpoint="run", progress=False)
     assert history.epochs == 2
 
 
@@ -145,8 +165,7 @@ def test_an_unwritable_cache_keeps_the_trained_model(tmp_path, monkeypatch):
     blocker.write_text("not a folder")  # mkdir under a file fails for root too
     monkeypatch.setenv("LECTURELIB_CHECKPOINTS", str(blocker / "ckpt"))
     with pytest.warns(UserWarning, match="could not cache the trained model"):
-        history = train.fit(models.LinearAE(2), mse, data(), epochs=2, batch_size=32, checkpoint="run",
-                            progress=False)
+        history = train.fit(models.LinearAE(2), mse, data(), epochs=2, batch_size=32, checkpoint="run", progress=False)
     assert history.epochs == 2 and len(history.train["loss"]) == 2
 
 
@@ -182,20 +201,55 @@ def test_abandoned_temp_files_are_cleaned_up(checkpoints_in_tmp):
 
 
 # --- clear errors ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("call, error, words", [
-    (lambda: train.fit(models.LinearAE(2), mse, torch.zeros(0, 1, 28, 28), epochs=1, progress=False),
-     ValueError, "0 examples"),
-    (lambda: train.fit(models.LinearAE(2), mse, data().double(), epochs=1, progress=False),
-     TypeError, "float64 but the model's weights are torch.float32"),
-    (lambda: train.fit(models.LinearAE(2), lambda m, x: {"total": mse(m, x)["loss"]}, data(), epochs=1,
-                       progress=False), ValueError, "'loss' entry"),
-    (lambda: train.fit(models.LinearAE(2), lambda m, x: objectives.reconstruction_error(x, m(x)).mean(), data(),
-                       epochs=1, progress=False), ValueError, "must return a dict"),
-    (lambda: train.fit(models.LinearAE(2), lambda m, x: {"loss": objectives.reconstruction_error(x, m(x))}, data(),
-                       epochs=1, progress=False), ValueError, "must be a scalar"),
-    (lambda: train.fit(models.LinearAE(2), mse, data(), epochs=1, batch_size=0, progress=False),
-     ValueError, "batch_size"),
-])
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (
+            lambda: train.fit(models.LinearAE(2), mse, torch.zeros(0, 1, 28, 28), epochs=1, progress=False),
+            ValueError,
+            "0 examples",
+        ),
+        (
+            lambda: train.fit(models.LinearAE(2), mse, data().double(), epochs=1, progress=False),
+            TypeError,
+            "float64 but the model's weights are torch.float32",
+        ),
+        (
+            lambda: train.fit(
+                models.LinearAE(2), lambda m, x: {"total": mse(m, x)["loss"]}, data(), epochs=1, progress=False
+            ),
+            ValueError,
+            "'loss' entry",
+        ),
+        (
+            lambda: train.fit(
+                models.LinearAE(2),
+                lambda m, x: objectives.reconstruction_error(x, m(x)).mean(),
+                data(),
+                epochs=1,
+                progress=False,
+            ),
+            ValueError,
+            "must return a dict",
+        ),
+        (
+            lambda: train.fit(
+                models.LinearAE(2),
+                lambda m, x: {"loss": objectives.reconstruction_error(x, m(x))},
+                data(),
+                epochs=1,
+                progress=False,
+            ),
+            ValueError,
+            "must be a scalar",
+        ),
+        (
+            lambda: train.fit(models.LinearAE(2), mse, data(), epochs=1, batch_size=0, progress=False),
+            ValueError,
+            "batch_size",
+        ),
+    ],
+)
 def test_mistakes_get_errors_that_name_the_fix(call, error, words):
     with pytest.raises(error, match=None) as info:
         call()

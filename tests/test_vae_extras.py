@@ -1,4 +1,5 @@
 """Tests of the conditional VAE, the β-VAE objective and the digit classifier against torch.distributions."""
+
 import pytest
 import torch
 from torch import distributions as D
@@ -39,8 +40,15 @@ def test_conditional_vae_decoder_uses_the_label():
     assert not torch.allclose(mu_1, mu_7)
 
 
-@pytest.mark.parametrize("y, error", [(torch.tensor([0.0, 1.0]), TypeError), (torch.tensor([0, 10]), ValueError),
-                                      (torch.tensor([-1, 2]), ValueError), (torch.tensor([1, 2, 3]), ValueError)])
+@pytest.mark.parametrize(
+    "y, error",
+    [
+        (torch.tensor([0.0, 1.0]), TypeError),
+        (torch.tensor([0, 10]), ValueError),
+        (torch.tensor([-1, 2]), ValueError),
+        (torch.tensor([1, 2, 3]), ValueError),
+    ],
+)
 def test_conditional_vae_rejects_bad_labels(y, error):
     model = models.ConditionalVAE(latent_dim=2, hidden_dim=8)
     with pytest.raises(error, match="y"):

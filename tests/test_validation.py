@@ -2,6 +2,7 @@
 
 One row per case: (call, exception type, words the message must contain).
 """
+
 import pytest
 import torch
 
@@ -24,18 +25,30 @@ CASES = [
     ("VAE unknown likelihood", lambda: models.VAE(2, 8, likelihood="poisson"), ValueError, "likelihood"),
     ("VAE infinite floor", lambda: models.VAE(2, 8, "gaussian", min_logvar=float("-inf")), ValueError, "min_logvar"),
     ("f on flat images", lambda: models.MLPAE(2).f(torch.rand(2, 784)), ValueError, "(N, 1, 28, 28)"),
-    ("f on uint8 images", lambda: models.LinearAE(2).f(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)), TypeError,
-     "floating-point"),
+    (
+        "f on uint8 images",
+        lambda: models.LinearAE(2).f(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)),
+        TypeError,
+        "floating-point",
+    ),
     ("f on a list", lambda: models.ConvAE(2).f([[0.0]]), TypeError, "torch.Tensor"),
     ("g with wrong d", lambda: models.MLPAE(2).g(torch.rand(3, 5)), ValueError, "(N, 2)"),
     ("encode 3-channel", lambda: models.VAE(2, 8).encode(torch.rand(2, 3, 28, 28)), ValueError, "(N, 1, 28, 28)"),
     ("decode wrong d", lambda: models.VAE(2, 8).decode(torch.rand(2, 3)), ValueError, "(N, 2)"),
     # objectives
     ("IWAE k=0", lambda: objectives.iwae_bound(models.VAE(2, 8), IMAGES, 0), ValueError, "k must be"),
-    ("Bernoulli on 0..255 pixels", lambda: objectives.bernoulli_log_likelihood(IMAGES * 255, torch.zeros_like(IMAGES)),
-     ValueError, "x in [0, 1]"),
-    ("Bernoulli on standardised pixels", lambda: objectives.vae_loss(models.VAE(2, 8), IMAGES - 0.5),
-     ValueError, "scaled to [0, 1]"),
+    (
+        "Bernoulli on 0..255 pixels",
+        lambda: objectives.bernoulli_log_likelihood(IMAGES * 255, torch.zeros_like(IMAGES)),
+        ValueError,
+        "x in [0, 1]",
+    ),
+    (
+        "Bernoulli on standardised pixels",
+        lambda: objectives.vae_loss(models.VAE(2, 8), IMAGES - 0.5),
+        ValueError,
+        "scaled to [0, 1]",
+    ),
     # data
     ("unknown split", lambda: data.load_mnist("validation"), ValueError, "split"),
     ("unknown subset", lambda: data.load_mnist("train", subset="kaggle"), ValueError, "subset"),
@@ -46,11 +59,19 @@ CASES = [
     ("fit epochs 0", _fit(epochs=0), ValueError, "epochs"),
     ("fit lr nan", _fit(epochs=1, lr=float("nan")), ValueError, "lr"),
     ("fit unknown schedule", _fit(epochs=1, schedule="cosine"), ValueError, "schedule"),
-    ("fit data not tensor", lambda: train.fit(models.LinearAE(2), None, [[1.0]], epochs=1, progress=False),
-     TypeError, "tensor"),
+    (
+        "fit data not tensor",
+        lambda: train.fit(models.LinearAE(2), None, [[1.0]], epochs=1, progress=False),
+        TypeError,
+        "tensor",
+    ),
     # metrics, plots, claims, runtime
-    ("angles of mismatched matrices", lambda: metrics.principal_angles(torch.rand(4, 2), torch.rand(5, 2)),
-     ValueError, "same number of rows"),
+    (
+        "angles of mismatched matrices",
+        lambda: metrics.principal_angles(torch.rand(4, 2), torch.rand(5, 2)),
+        ValueError,
+        "same number of rows",
+    ),
     ("psnr shapes", lambda: metrics.psnr(IMAGES, IMAGES[:1]), ValueError, "same shape"),
     ("grid of flat images", lambda: plots.image_grid(torch.rand(4, 784)), ValueError, "(N, C, H, W)"),
     ("scatter of 3-D codes", lambda: plots.latent_scatter(torch.rand(4, 3), torch.zeros(4)), ValueError, "(N, 2)"),

@@ -1,4 +1,5 @@
 """The widgets' callbacks in plain Python: move a control, check the figure on show changed accordingly."""
+
 import base64
 import io
 
@@ -49,8 +50,12 @@ def test_draw_receives_every_control_value_by_name():
         seen.append((d, sigma, model))
         return bar_figure(1)
 
-    live = widgets.LiveFigure(draw, d=widgets.choice_slider("d", [2, 8]), sigma=widgets.float_slider("σ", 0, 1, 0.1, 0.3),
-                              model=widgets.dropdown("model", {"PCA": "pca", "deep AE": "ae"}))
+    live = widgets.LiveFigure(
+        draw,
+        d=widgets.choice_slider("d", [2, 8]),
+        sigma=widgets.float_slider("σ", 0, 1, 0.1, 0.3),
+        model=widgets.dropdown("model", {"PCA": "pca", "deep AE": "ae"}),
+    )
     live.controls["model"].value = "ae"
     live.controls["sigma"].value = 0.7
     assert seen == [(2, 0.3, "pca"), (2, 0.3, "ae"), (2, 0.7, "ae")]

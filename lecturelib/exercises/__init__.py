@@ -7,11 +7,13 @@ the rest of the notebook). A "predict, then run" question compares a prediction 
 
 Feedback lines start with "Exercise <n>" and end in one of STATUS's words; `render --student` counts them.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -48,9 +50,13 @@ class Exercise:
             _say(self.number, self.title, "wrong", f"{hint} ({fallback})")
             return self.reference
         except Exception as err:  # the student's code crashed: say where, keep the notebook going
-            _say(self.number, self.title, "wrong",
-                 f"your code raised {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-                 f" ({fallback})")
+            _say(
+                self.number,
+                self.title,
+                "wrong",
+                f"your code raised {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+                f" ({fallback})",
+            )
             return self.reference
         _say(self.number, self.title, "correct")
         return answer
@@ -63,14 +69,19 @@ class Question:
 
     number: str
     title: str
-    choices: dict[str, str] | None = None   # letter -> text, for multiple choice
-    rel_tol: float | None = None            # for a numeric prediction: accepted relative error
+    choices: dict[str, str] | None = None  # letter -> text, for multiple choice
+    rel_tol: float | None = None  # for a numeric prediction: accepted relative error
 
     def check(self, predict: Callable[[], Any], truth: Any, why: str = "") -> bool:
         try:
             guess = predict()
         except NotImplementedError:
-            _say(self.number, self.title, "not done", f"write your prediction first; the measurement says {self._show(truth)}")
+            _say(
+                self.number,
+                self.title,
+                "not done",
+                f"write your prediction first; the measurement says {self._show(truth)}",
+            )
             return False
         if self.choices is not None:
             guess = str(guess).strip().lower()
@@ -86,10 +97,20 @@ class Question:
                 return False
             right = math.isclose(guess, float(truth), rel_tol=self.rel_tol or 0.0)
         if right:
-            _say(self.number, self.title, "correct", f"the measurement says {self._show(truth)}" + (f"; {why}" if why else ""))
+            _say(
+                self.number,
+                self.title,
+                "correct",
+                f"the measurement says {self._show(truth)}" + (f"; {why}" if why else ""),
+            )
         else:
-            _say(self.number, self.title, "wrong",
-                 f"you predicted {self._show(guess)}, the measurement says {self._show(truth)}" + (f"; {why}" if why else ""))
+            _say(
+                self.number,
+                self.title,
+                "wrong",
+                f"you predicted {self._show(guess)}, the measurement says {self._show(truth)}"
+                + (f"; {why}" if why else ""),
+            )
         return right
 
     def _show(self, value: Any) -> str:
@@ -112,8 +133,16 @@ def as_tensor(got: Any, what: str) -> torch.Tensor:
     return got
 
 
-def compare(got: Any, want: torch.Tensor, what: str, *, atol: float = 1e-4, rtol: float = 1e-4,
-            per_image: int | None = None, batch: int | None = None) -> None:
+def compare(
+    got: Any,
+    want: torch.Tensor,
+    what: str,
+    *,
+    atol: float = 1e-4,
+    rtol: float = 1e-4,
+    per_image: int | None = None,
+    batch: int | None = None,
+) -> None:
     """Raise a Hint naming the mistake when `got` differs from `want`: shape, sign, a constant offset, a factor
     (per-pixel instead of per-image when `per_image` is the pixel count; summed instead of averaged over a batch of
     `batch`), or NaN. Returns quietly when they agree."""
@@ -121,8 +150,10 @@ def compare(got: Any, want: torch.Tensor, what: str, *, atol: float = 1e-4, rtol
     want = want.detach().to(torch.float64)
     if got.shape != want.shape:
         if got.numel() == 1 and want.numel() > 1:
-            raise Hint(f"{what} has shape {tuple(got.shape)}, expected {tuple(want.shape)}: one value per example, "
-                       f"not reduced over the batch")
+            raise Hint(
+                f"{what} has shape {tuple(got.shape)}, expected {tuple(want.shape)}: one value per example, "
+                f"not reduced over the batch"
+            )
         if want.numel() == 1 and got.numel() > 1:
             raise Hint(f"{what} has shape {tuple(got.shape)}, expected a scalar: reduce over the batch")
         raise Hint(f"{what} has shape {tuple(got.shape)}, expected {tuple(want.shape)}")
@@ -143,7 +174,7 @@ def compare(got: Any, want: torch.Tensor, what: str, *, atol: float = 1e-4, rtol
     if offset.numel() > 1 and offset.std() < atol + rtol * want.abs().max() and offset.abs().mean() > atol:
         raise Hint(f"{what} is off by a constant ({offset.mean().item():+.4g}): a missing term or normaliser?")
     if want.abs().max() > 0:
-        ratio = (got.flatten() / want.flatten())
+        ratio = got.flatten() / want.flatten()
         if ratio.numel() > 1 and torch.isfinite(ratio).all() and ratio.std() < 1e-4 * ratio.abs().mean():
             raise Hint(f"{what} is off by a factor {ratio.mean().item():.4g}: a missing 1/2, or a wrong normaliser?")
     worst = (got - want).abs().max().item()

@@ -9,6 +9,7 @@ Each checker runs the student's function on small cases against an independent r
 torch.linalg.eigh of the covariance where the student uses the SVD, principal angles between subspaces), on a fork
 of the random generator so that the notebook's own random draws do not depend on the student's code.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,10 +25,12 @@ P = models.P  # 784 pixels
 
 def _forked(checker):
     """Run `checker` on a fork of the CPU random generator: the notebook draws the same numbers afterwards."""
+
     def run(answer):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             checker(answer)
+
     run.__doc__ = checker.__doc__
     return run
 
@@ -74,16 +77,22 @@ def _loss_value(loss_fn, ae, x) -> torch.Tensor:
     if isinstance(out, torch.Tensor) or isinstance(out, (int, float)):
         raise Hint('return a dict, {"loss": value}: train.fit minimises the term named "loss"')
     if not isinstance(out, dict) or "loss" not in out:
-        raise Hint(f'return a dict with the key "loss", {{"loss": value}}; got {type(out).__name__}'
-                   + (f" with keys {sorted(out)}" if isinstance(out, dict) else ""))
+        raise Hint(
+            f'return a dict with the key "loss", {{"loss": value}}; got {type(out).__name__}'
+            + (f" with keys {sorted(out)}" if isinstance(out, dict) else "")
+        )
     value = out["loss"]
     if isinstance(value, (int, float)):
-        raise Hint("the loss is a Python number (.item()?): keep it a tensor, so that loss.backward() reaches "
-                   "the weights of f and g")
+        raise Hint(
+            "the loss is a Python number (.item()?): keep it a tensor, so that loss.backward() reaches "
+            "the weights of f and g"
+        )
     value = as_tensor(value, "the loss")
     if not value.requires_grad:
-        raise Hint("the loss carries no gradient (computed under torch.no_grad() / inference_mode, or detached?): "
-                   "train.fit calls loss.backward() on it")
+        raise Hint(
+            "the loss carries no gradient (computed under torch.no_grad() / inference_mode, or detached?): "
+            "train.fit calls loss.backward() on it"
+        )
     return value
 
 
@@ -91,18 +100,26 @@ def _check_loss_on(loss_fn, ae, x, want: torch.Tensor) -> None:
     got = _loss_value(loss_fn, ae, x)
     n = len(x)
     with torch.no_grad():
-        diff = (x - ae.g(ae.f(x))).double().flatten(1)                   # (N, p)
+        diff = (x - ae.g(ae.f(x))).double().flatten(1)  # (N, p)
     if got.numel() == 1 and torch.isfinite(got).all():
         value = got.detach().double().reshape(())
         close = lambda a: torch.allclose(value, a, rtol=1e-4, atol=1e-5)  # noqa: E731
         slips = [
-            (diff.norm(dim=1).mean(), "forgot the square: the loss is the squared norm ||x_i − x̂_i||², "
-                                      "not the norm ||x_i − x̂_i||"),
+            (
+                diff.norm(dim=1).mean(),
+                "forgot the square: the loss is the squared norm ||x_i − x̂_i||², not the norm ||x_i − x̂_i||",
+            ),
             (diff.abs().sum(1).mean(), "that is Σ |x − x̂| (an L1 loss): square each difference, (x − x̂)²"),
-            (diff.norm(), "that is the norm of the whole batch, ||X − X̂||: square per image, sum over the pixels, "
-                          "then average over the N images"),
-            (diff.pow(2).mean(1).sum(), f"per pixel and summed over the batch: sum (x − x̂)² over the {P} pixels "
-                                        f"of each image, then average over the {n} images"),
+            (
+                diff.norm(),
+                "that is the norm of the whole batch, ||X − X̂||: square per image, sum over the pixels, "
+                "then average over the N images",
+            ),
+            (
+                diff.pow(2).mean(1).sum(),
+                f"per pixel and summed over the batch: sum (x − x̂)² over the {P} pixels "
+                f"of each image, then average over the {n} images",
+            ),
         ]
         for slip, message in slips:
             if not close(want) and close(slip):
@@ -119,7 +136,7 @@ def check_reconstruction_loss(loss_fn) -> None:
     with torch.no_grad():
         ae.U.copy_(torch.linalg.qr(torch.randn(P, 3))[0])
     flat, U = x.flatten(1).double(), ae.U.detach().double()
-    want = (flat.pow(2).sum(1) - (flat @ U).pow(2).sum(1)).mean()     # Pythagoras: x̂ ⟂ x − x̂
+    want = (flat.pow(2).sum(1) - (flat @ U).pow(2).sum(1)).mean()  # Pythagoras: x̂ ⟂ x − x̂
     _check_loss_on(loss_fn, ae, x, want)
     tiny = _TinyAE()
     with torch.no_grad():
@@ -127,8 +144,12 @@ def check_reconstruction_loss(loss_fn) -> None:
     _check_loss_on(loss_fn, tiny, x, want)
 
 
-reconstruction_loss = Exercise("1.1", "the reconstruction loss (1/N) Σ ||x − g(f(x))||²",
-                               _forked(check_reconstruction_loss), reference_reconstruction_loss)
+reconstruction_loss = Exercise(
+    "1.1",
+    "the reconstruction loss (1/N) Σ ||x − g(f(x))||²",
+    _forked(check_reconstruction_loss),
+    reference_reconstruction_loss,
+)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -136,8 +157,8 @@ reconstruction_loss = Exercise("1.1", "the reconstruction loss (1/N) Σ ||x − 
 # ------------------------------------------------------------------------------------------------------------------
 def reference_principal_axes(x: torch.Tensor, d: int) -> torch.Tensor:
     """The top-d principal axes of the data, one per column, by decreasing variance.  x: (N, p) -> V_d: (p, d)"""
-    x_c = x - x.mean(0, keepdim=True)                                   # centre each pixel
-    _, _, Vh = torch.linalg.svd(x_c, full_matrices=False)              # x_c = A S Vh, Vh's rows: the axes
+    x_c = x - x.mean(0, keepdim=True)  # centre each pixel
+    _, _, Vh = torch.linalg.svd(x_c, full_matrices=False)  # x_c = A S Vh, Vh's rows: the axes
     return Vh[:d].T
 
 
@@ -145,7 +166,7 @@ def _eigh_axes(x: torch.Tensor) -> torch.Tensor:
     """All principal axes (p, p), by decreasing variance, from the eigenvectors of the covariance (not an SVD)."""
     x = x.double()
     cov = torch.cov(x.T, correction=0)
-    _, vectors = torch.linalg.eigh(cov)                                 # ascending eigenvalues
+    _, vectors = torch.linalg.eigh(cov)  # ascending eigenvalues
     return vectors.flip(1)
 
 
@@ -156,6 +177,7 @@ def _svd_spy(calls: list):
         full = kwargs.get("full_matrices", args[0] if args else True)
         calls.append((tuple(A.shape), bool(full)))
         return real(A, *args, **kwargs)
+
     return real, svd
 
 
@@ -178,16 +200,22 @@ def _check_axes_case(fn, x: torch.Tensor, d: int) -> None:
     finally:
         torch.linalg.svd = real
     if any(full and shape[-2] != shape[-1] for shape, full in calls):
-        raise Hint("call torch.linalg.svd(..., full_matrices=False): with the default full_matrices=True the "
-                   "notebook's 60,000 × 784 data would give a 60,000 × 60,000 factor (14 GB)")
+        raise Hint(
+            "call torch.linalg.svd(..., full_matrices=False): with the default full_matrices=True the "
+            "notebook's 60,000 × 784 data would give a 60,000 × 60,000 factor (14 GB)"
+        )
     got = as_tensor(got, f"principal_axes(x, {d})")
     want = _eigh_axes(x)[:, :d]
     if got.shape == (d, p) and d != p:
-        raise Hint(f"shape {tuple(got.shape)}: one axis per row; return V_d with one axis per column, (p, d) = "
-                   f"({p}, {d}): the rows of Vh are the axes, so take Vh[:d].T")
+        raise Hint(
+            f"shape {tuple(got.shape)}: one axis per row; return V_d with one axis per column, (p, d) = "
+            f"({p}, {d}): the rows of Vh are the axes, so take Vh[:d].T"
+        )
     if got.shape == (n, d):
-        raise Hint(f"shape {tuple(got.shape)} is the left factor A of x_c = A S Vh (one row per example); "
-                   f"the axes are the rows of Vh: Vh[:d].T, shape (p, d)")
+        raise Hint(
+            f"shape {tuple(got.shape)} is the left factor A of x_c = A S Vh (one row per example); "
+            f"the axes are the rows of Vh: Vh[:d].T, shape (p, d)"
+        )
     if got.dim() == 2 and got.shape[0] == p and got.shape[1] != d:
         raise Hint(f"{got.shape[1]} axes for d = {d}: keep only the first d, Vh[:d].T")
     if got.dim() == 1:
@@ -203,14 +231,26 @@ def _check_axes_case(fn, x: torch.Tensor, d: int) -> None:
         _, _, vh_rows = torch.linalg.svd(x64 - x64.mean(1, keepdim=True), full_matrices=False)
         _, _, vh = torch.linalg.svd(x64 - x64.mean(0, keepdim=True), full_matrices=False)
         slips = [
-            (vh_raw[:d].T, "not centred: subtract the mean image first, x − x.mean(0); otherwise the first axis "
-                           "points at the mean, not along the largest variance"),
-            (vh_rows[:d].T, "centred each example (x.mean(1), a mean over the pixels of one image); PCA centres "
-                            "each pixel over the examples: x − x.mean(0, keepdim=True)"),
-            (vh[:, :d], "rows vs columns: Vh[:, :d] takes the first d entries of every axis; the axes are the rows "
-                        "of Vh, so take Vh[:d].T"),
-            (vh[-d:].T, "these are the last d axes, of the smallest variance: torch.linalg.svd sorts the singular "
-                        "values in decreasing order, so keep the first d rows, Vh[:d]"),
+            (
+                vh_raw[:d].T,
+                "not centred: subtract the mean image first, x − x.mean(0); otherwise the first axis "
+                "points at the mean, not along the largest variance",
+            ),
+            (
+                vh_rows[:d].T,
+                "centred each example (x.mean(1), a mean over the pixels of one image); PCA centres "
+                "each pixel over the examples: x − x.mean(0, keepdim=True)",
+            ),
+            (
+                vh[:, :d],
+                "rows vs columns: Vh[:, :d] takes the first d entries of every axis; the axes are the rows "
+                "of Vh, so take Vh[:d].T",
+            ),
+            (
+                vh[-d:].T,
+                "these are the last d axes, of the smallest variance: torch.linalg.svd sorts the singular "
+                "values in decreasing order, so keep the first d rows, Vh[:d]",
+            ),
         ]
         for slip, message in slips:
             if _same_span(G, slip):
@@ -218,15 +258,19 @@ def _check_axes_case(fn, x: torch.Tensor, d: int) -> None:
     gram = G.T @ G
     if not torch.allclose(gram, torch.eye(d, dtype=gram.dtype), atol=1e-3):
         if torch.allclose(gram, torch.diag(gram.diagonal()), atol=1e-3 * gram.abs().max()):
-            raise Hint("the axes are orthogonal but not unit vectors (scaled by the singular values?): "
-                       "take them from Vh as they are")
+            raise Hint(
+                "the axes are orthogonal but not unit vectors (scaled by the singular values?): "
+                "take them from Vh as they are"
+            )
         raise Hint("the columns of V_d are not orthonormal: they should be the rows of Vh from torch.linalg.svd")
     if not _same_span(G, want):
         angle = metrics.principal_angles(G, want).max().item()
         raise Hint(f"span(V_d) is not the top-{d} principal subspace (largest principal angle {angle:.3g}°)")
     if not _same_columns(G, want, tol=1e-2):
-        raise Hint("the right subspace, but the axes are not in decreasing order of variance: V_d's first column "
-                   "must be the first principal axis (the first row of Vh), and so on")
+        raise Hint(
+            "the right subspace, but the axes are not in decreasing order of variance: V_d's first column "
+            "must be the first principal axis (the first row of Vh), and so on"
+        )
 
 
 def check_principal_axes(fn) -> None:
@@ -237,16 +281,22 @@ def check_principal_axes(fn) -> None:
     _check_axes_case(fn, x, 1)
 
 
-principal_axes = Exercise("1.2", "PCA by the SVD of the centred data", _forked(check_principal_axes),
-                          reference_principal_axes)
+principal_axes = Exercise(
+    "1.2", "PCA by the SVD of the centred data", _forked(check_principal_axes), reference_principal_axes
+)
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # 1.3 question: does gradient descent find PCA's axes, or only its subspace?
 # ------------------------------------------------------------------------------------------------------------------
-axes_or_rotation = Question("1.3", "PCA's axes, or a rotation of them?",
-                            choices={"a": "R ≈ diagonal (±1): the AE's columns u_j are PCA's axes v_j",
-                                     "b": "R is a general rotation: the AE spans PCA's subspace in a basis of its own"})
+axes_or_rotation = Question(
+    "1.3",
+    "PCA's axes, or a rotation of them?",
+    choices={
+        "a": "R ≈ diagonal (±1): the AE's columns u_j are PCA's axes v_j",
+        "b": "R is a general rotation: the AE spans PCA's subspace in a basis of its own",
+    },
+)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -254,8 +304,8 @@ axes_or_rotation = Question("1.3", "PCA's axes, or a rotation of them?",
 # ------------------------------------------------------------------------------------------------------------------
 def reference_rotate_to_principal_axes(U: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """U W, where Z = X U = A S Wᵀ is the SVD of the codes.  U: (p, d) orthonormal columns, X: (N, p) centred."""
-    Z = X @ U                                                           # (N, d): the codes z_i = Uᵀ x_i
-    _, _, Wh = torch.linalg.svd(Z, full_matrices=False)                # Wh = Wᵀ, (d, d)
+    Z = X @ U  # (N, d): the codes z_i = Uᵀ x_i
+    _, _, Wh = torch.linalg.svd(Z, full_matrices=False)  # Wh = Wᵀ, (d, d)
     return U @ Wh.T
 
 
@@ -280,8 +330,9 @@ def check_rotate_to_principal_axes(fn) -> None:
     if got.shape == (d, d):
         raise Hint(f"shape ({d}, {d}) is the rotation itself; return the rotated basis U W, shape (p, d)")
     if got.shape == (n, d):
-        raise Hint(f"shape ({n}, {d}) is A of Z = A S Wᵀ (the normalised codes); the rotation is W = Vh.T: "
-                   f"return U @ Vh.T")
+        raise Hint(
+            f"shape ({n}, {d}) is A of Z = A S Wᵀ (the normalised codes); the rotation is W = Vh.T: return U @ Vh.T"
+        )
     if got.shape == (d, p):
         raise Hint(f"shape ({d}, {p}): one axis per row; return one per column, U W of shape (p, d)")
     if got.shape != (p, d):
@@ -295,13 +346,21 @@ def check_rotate_to_principal_axes(fn) -> None:
     _, _, Wh = torch.linalg.svd(X64 @ U64, full_matrices=False)
     pca = _eigh_axes(X64)[:, :d]
     slips = [
-        (U64 @ Wh, "rows vs columns: torch.linalg.svd returns Vh = Wᵀ, whose rows are W's columns; rotate with "
-                   "U @ Vh.T"),
+        (
+            U64 @ Wh,
+            "rows vs columns: torch.linalg.svd returns Vh = Wᵀ, whose rows are W's columns; rotate with U @ Vh.T",
+        ),
         (U64, "that is U unchanged: rotate it by W from the SVD of the codes Z = X U"),
-        (pca, "these are PCA's axes of X itself, outside span(U): the exercise rotates U within its own span, "
-              "U W, using only the codes Z = X U"),
-        (want.flip(1), "the axes are in increasing order of variance: the first column should go with the largest "
-                       "singular value of Z (torch.linalg.svd sorts them in decreasing order)"),
+        (
+            pca,
+            "these are PCA's axes of X itself, outside span(U): the exercise rotates U within its own span, "
+            "U W, using only the codes Z = X U",
+        ),
+        (
+            want.flip(1),
+            "the axes are in increasing order of variance: the first column should go with the largest "
+            "singular value of Z (torch.linalg.svd sorts them in decreasing order)",
+        ),
     ]
     for slip, message in slips:
         if _same_columns(G, slip):
@@ -310,9 +369,15 @@ def check_rotate_to_principal_axes(fn) -> None:
         raise Hint("the columns leave span(U): the result must be U times a d × d rotation, U W")
     if not torch.allclose(G.T @ G, torch.eye(d, dtype=G.dtype), atol=1e-3):
         raise Hint("the columns of U W are not orthonormal: W must be a rotation, the right singular vectors of Z")
-    raise Hint("a rotation of U, but not onto the principal axes of the codes: take W from the SVD of the codes "
-               "Z = X U (the SVD of U alone knows nothing of the data: its singular values are all 1)")
+    raise Hint(
+        "a rotation of U, but not onto the principal axes of the codes: take W from the SVD of the codes "
+        "Z = X U (the SVD of U alone knows nothing of the data: its singular values are all 1)"
+    )
 
 
-rotate_to_principal_axes = Exercise("1.4", "PCA of the codes finds the axes", _forked(check_rotate_to_principal_axes),
-                                    reference_rotate_to_principal_axes)
+rotate_to_principal_axes = Exercise(
+    "1.4",
+    "PCA of the codes finds the axes",
+    _forked(check_rotate_to_principal_axes),
+    reference_rotate_to_principal_axes,
+)

@@ -10,6 +10,7 @@ Each checker runs the student's function on small cases against an independent r
 here in float64, sample moments with a fixed seed, torch.distributions), on forked random generators so that the
 notebook's own random draws do not depend on the student's code.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,9 +23,11 @@ from . import Exercise, Hint, Question, as_tensor, compare
 
 def _forked(checker):
     """Run `checker` on a fork of the CPU random generator: the notebook draws the same numbers afterwards."""
+
     def run(answer):
         with torch.random.fork_rng(devices=[]):
             checker(answer)
+
     run.__doc__ = checker.__doc__
     return run
 
@@ -35,7 +38,7 @@ def _forked(checker):
 def reference_gaussian_noise(x: torch.Tensor, sigma) -> torch.Tensor:
     """x̃ = x + σ ε, ε ~ N(0, I); sigma a number or one level per digit (N,).  x: (N, 1, 28, 28) -> same."""
     sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
-    sigma = sigma.reshape(-1, *([1] * (x.dim() - 1)))            # (N or 1, 1, 1, 1): broadcasts over the pixels
+    sigma = sigma.reshape(-1, *([1] * (x.dim() - 1)))  # (N or 1, 1, 1, 1): broadcasts over the pixels
     return x + sigma * torch.randn_like(x)
 
 
@@ -51,12 +54,16 @@ def _call_noise(f, x, sigma):
         out = f(x, sigma)
     except RuntimeError as err:
         if torch.is_tensor(sigma) and sigma.numel() > 1 and ("size" in str(err) or "shape" in str(err)):
-            raise Hint(f"sigma can be a tensor of N levels, one per digit (shape {tuple(sigma.shape)}); reshape it "
-                       f"with per_digit(sigma, x) so that it broadcasts over the pixels") from None
+            raise Hint(
+                f"sigma can be a tensor of N levels, one per digit (shape {tuple(sigma.shape)}); reshape it "
+                f"with per_digit(sigma, x) so that it broadcasts over the pixels"
+            ) from None
         raise
     if torch.is_tensor(out) and torch.is_tensor(sigma) and sigma.numel() > 1 and out.shape != x.shape:
-        raise Hint(f"with one level per digit (sigma of shape {tuple(sigma.shape)}) x̃ has shape {tuple(out.shape)}, "
-                   f"expected {tuple(x.shape)}: reshape sigma with per_digit(sigma, x), shape (N, 1, 1, 1)")
+        raise Hint(
+            f"with one level per digit (sigma of shape {tuple(sigma.shape)}) x̃ has shape {tuple(out.shape)}, "
+            f"expected {tuple(x.shape)}: reshape sigma with per_digit(sigma, x), shape (N, 1, 1, 1)"
+        )
     if not torch.equal(x, x_before):
         raise Hint("your function changed x in place (x += ..., x.add_): return a new tensor x + σ ε")
     out = as_tensor(out, "gaussian_noise(x, sigma)")
@@ -73,7 +80,7 @@ def check_gaussian_noise(f) -> None:
     torch.manual_seed(0)
     x = _digits(64)
     sigma = 0.5
-    noise = (_call_noise(f, x, sigma) - x).double()               # (64, 1, 28, 28), 50,176 values
+    noise = (_call_noise(f, x, sigma) - x).double()  # (64, 1, 28, 28), 50,176 values
     if noise.abs().max() < 1e-6:
         raise Hint("x̃ = x: no noise was added (did you return x?)")
     background = x == 0
@@ -88,17 +95,23 @@ def check_gaussian_noise(f) -> None:
     if noise.flatten(1).std(1).max() < 1e-5:
         raise Hint("each digit got one ε for all its pixels: draw one ε per pixel, torch.randn_like(x)")
     if (noise - noise[:1]).abs().max() < 1e-5:
-        raise Hint("every digit got the same noise image: draw an independent ε per digit and pixel, torch.randn_like(x)")
+        raise Hint(
+            "every digit got the same noise image: draw an independent ε per digit and pixel, torch.randn_like(x)"
+        )
     mean, std = noise.mean().item(), noise.std().item()
-    excess_kurtosis = ((noise - mean) ** 4).mean().item() / std ** 4 - 3
+    excess_kurtosis = ((noise - mean) ** 4).mean().item() / std**4 - 3
     if abs(excess_kurtosis) > 0.15:
-        raise Hint(f"the noise does not look Gaussian (excess kurtosis {excess_kurtosis:+.2f}, a Gaussian's is 0; "
-                   f"torch.rand_like draws uniform numbers): ε must be standard normal, torch.randn_like(x)")
+        raise Hint(
+            f"the noise does not look Gaussian (excess kurtosis {excess_kurtosis:+.2f}, a Gaussian's is 0; "
+            f"torch.rand_like draws uniform numbers): ε must be standard normal, torch.randn_like(x)"
+        )
     if abs(mean) > 0.02:
         raise Hint(f"the noise has mean {mean:+.3f}: ε ~ N(0, I) has mean 0")
-    for value, mistake in [(sigma ** 2, "σ² (the variance) instead of σ: x̃ = x + σ ε with σ the standard deviation"),
-                           (1.0, "1: did you forget the factor σ?"),
-                           (math.sqrt(sigma), "√σ: multiply ε by σ itself")]:
+    for value, mistake in [
+        (sigma**2, "σ² (the variance) instead of σ: x̃ = x + σ ε with σ the standard deviation"),
+        (1.0, "1: did you forget the factor σ?"),
+        (math.sqrt(sigma), "√σ: multiply ε by σ itself"),
+    ]:
         if abs(std - value) < 0.03 * value:
             raise Hint(f"the noise has standard deviation {std:.3f} for σ = {sigma}, that is {mistake}")
     if abs(std - sigma) > 0.03 * sigma:
@@ -109,15 +122,20 @@ def check_gaussian_noise(f) -> None:
     noise = (_call_noise(f, x, levels) - x).double()
     per_digit_std = noise.flatten(1).std(1).float()
     if noise[0].abs().max() > 1e-6:
-        raise Hint("with σ = 0 for the first digit, x̃ should equal x there: use the digit's own level, "
-                   "per_digit(sigma, x) * torch.randn_like(x)")
+        raise Hint(
+            "with σ = 0 for the first digit, x̃ should equal x there: use the digit's own level, "
+            "per_digit(sigma, x) * torch.randn_like(x)"
+        )
     if not torch.allclose(per_digit_std[1:], levels[1:], rtol=0.12, atol=0.0):
-        raise Hint("with one level per digit, digit i's noise should have standard deviation sigma[i]: "
-                   "multiply by per_digit(sigma, x), an (N, 1, 1, 1) tensor, not by a per-pixel or per-row level")
+        raise Hint(
+            "with one level per digit, digit i's noise should have standard deviation sigma[i]: "
+            "multiply by per_digit(sigma, x), an (N, 1, 1, 1) tensor, not by a per-pixel or per-row level"
+        )
 
 
-gaussian_noise = Exercise("3.1", "the Gaussian corruption x̃ = x + σε", _forked(check_gaussian_noise),
-                          reference_gaussian_noise)
+gaussian_noise = Exercise(
+    "3.1", "the Gaussian corruption x̃ = x + σε", _forked(check_gaussian_noise), reference_gaussian_noise
+)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -142,18 +160,28 @@ def check_psnr(f) -> None:
         got64 = got.detach().double()
         close = lambda u, v: torch.allclose(u, v, rtol=1e-4, atol=1e-3)  # noqa: E731
         slips = [
-            (torch.from_numpy(10 * np.log10(1.0 / ((a - b) ** 2).sum(1))),
-             "the MSE is summed over the 784 pixels: PSNR uses the mean squared error per pixel, (x - x̂)².mean()"),
+            (
+                torch.from_numpy(10 * np.log10(1.0 / ((a - b) ** 2).sum(1))),
+                "the MSE is summed over the 784 pixels: PSNR uses the mean squared error per pixel, (x - x̂)².mean()",
+            ),
             (torch.from_numpy(10 * np.log(1.0 / mse)), "that is the natural log: PSNR uses log10 (torch.log10)"),
-            (torch.from_numpy(20 * np.log10(1.0 / mse)),
-             "20 log10 goes with the root of the MSE: PSNR = 10 log10(1 / MSE) = 20 log10(1 / RMSE)"),
-            (torch.from_numpy(10 * np.log10(1.0 / np.sqrt(mse))),
-             "that is 10 log10(1 / RMSE): with the root of the MSE the factor is 20; use 10 log10(1 / MSE)"),
-            (torch.from_numpy(10 * np.log10(1.0 / np.abs(a - b).mean(1))),
-             "that uses the mean absolute error; PSNR uses the mean squared error"),
+            (
+                torch.from_numpy(20 * np.log10(1.0 / mse)),
+                "20 log10 goes with the root of the MSE: PSNR = 10 log10(1 / MSE) = 20 log10(1 / RMSE)",
+            ),
+            (
+                torch.from_numpy(10 * np.log10(1.0 / np.sqrt(mse))),
+                "that is 10 log10(1 / RMSE): with the root of the MSE the factor is 20; use 10 log10(1 / MSE)",
+            ),
+            (
+                torch.from_numpy(10 * np.log10(1.0 / np.abs(a - b).mean(1))),
+                "that uses the mean absolute error; PSNR uses the mean squared error",
+            ),
             (-want, "the sign is flipped: 10 log10(1 / MSE) = -10 log10(MSE) (higher PSNR = closer to x)"),
-            (torch.from_numpy(10 * np.log10(1.0 / (((a - b) ** 2).mean(1) / 784))),
-             "the MSE is divided by the pixel count twice"),
+            (
+                torch.from_numpy(10 * np.log10(1.0 / (((a - b) ** 2).mean(1) / 784))),
+                "the MSE is divided by the pixel count twice",
+            ),
         ]
         for slip, message in slips:
             if not close(got64, want) and close(got64, slip):
@@ -163,11 +191,15 @@ def check_psnr(f) -> None:
     try:
         got = as_tensor(f(x.flatten(1), x_hat.flatten(1)), "psnr on flat (N, 784) images")
     except (IndexError, RuntimeError) as err:
-        raise Hint(f"psnr fails on flat (N, 784) images ({type(err).__name__}): average over every axis but the "
-                   f"first, whatever the image shape, e.g. (x - x_hat).pow(2).flatten(1).mean(1)") from None
+        raise Hint(
+            f"psnr fails on flat (N, 784) images ({type(err).__name__}): average over every axis but the "
+            f"first, whatever the image shape, e.g. (x - x_hat).pow(2).flatten(1).mean(1)"
+        ) from None
     if got.shape != want.shape:
-        raise Hint(f"for flat images (N, 784) psnr returned shape {tuple(got.shape)}: average over every axis but the "
-                   f"first, e.g. (x - x_hat).pow(2).flatten(1).mean(1)")
+        raise Hint(
+            f"for flat images (N, 784) psnr returned shape {tuple(got.shape)}: average over every axis but the "
+            f"first, e.g. (x - x_hat).pow(2).flatten(1).mean(1)"
+        )
     compare(got, want, "psnr on flat (N, 784) images", atol=1e-3)
 
 
@@ -177,8 +209,11 @@ psnr = Exercise("3.2", "PSNR, one value per image", _forked(check_psnr), referen
 # ------------------------------------------------------------------------------------------------------------------
 # 3.3 question: which corruption is restored least
 # ------------------------------------------------------------------------------------------------------------------
-least_restored = Question("3.3", "which corruption does h restore least?",
-                          choices={"a": "gaussian noise", "b": "pixel masking", "c": "occlusion"})
+least_restored = Question(
+    "3.3",
+    "which corruption does h restore least?",
+    choices={"a": "gaussian noise", "b": "pixel masking", "c": "occlusion"},
+)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -200,7 +235,9 @@ def reference_posterior_median(x_tilde: torch.Tensor, sigma: float) -> torch.Ten
 
 
 def expected_l1(m: torch.Tensor, x_tilde: torch.Tensor, sigma: float) -> torch.Tensor:
-    """E[|x - m| | x̃] = p |1 - m| + (1 - p) |-1 - m| with p = p(x = +1 | x̃): the L1 loss a denoiser's answer m expects."""
+    """E[|x - m| | x̃] = p |1 - m| + (1 - p) |-1 - m| with p = p(x = +1 | x̃).
+
+    The L1 loss a denoiser's answer m expects."""
     p = _posterior_plus(x_tilde, sigma)
     m = m.double()
     return p * (1 - m).abs() + (1 - p) * (-1 - m).abs()
@@ -209,20 +246,24 @@ def expected_l1(m: torch.Tensor, x_tilde: torch.Tensor, sigma: float) -> torch.T
 def check_posterior_median(f) -> None:
     """On x̃ ≠ 0 in [-3, 3] for σ = 0.5, 0.8, 1.5: the answer must be the median ±1 of p(x | x̃), which minimises the
     expected L1 loss; recognises the posterior mean, p(x = +1 | x̃), a clipped x̃ and a flipped sign."""
-    grid = torch.linspace(-3, 3, 60).reshape(-1, 1)                      # (60, 1), no exact 0
+    grid = torch.linspace(-3, 3, 60).reshape(-1, 1)  # (60, 1), no exact 0
     for sigma in (0.8, 0.5, 1.5):
         got = as_tensor(f(grid.clone(), sigma), f"posterior_median(x_tilde, {sigma})")
         want = reference_posterior_median(grid, sigma)
         if got.shape == want.shape and torch.isfinite(got).all():
             g = got.detach().double()
-            close = lambda u: torch.allclose(g, u.double(), atol=1e-3)  # noqa: E731
+            close = lambda u, g=g: torch.allclose(g, u.double(), atol=1e-3)  # noqa: E731
             p_plus = _posterior_plus(grid, sigma)
-            if not close(want) and close(torch.tanh(grid / sigma ** 2)):
-                raise Hint("that is tanh(x̃/σ²), the posterior mean E[x|x̃]: the denoiser of the quadratic loss. "
-                           "The L1 loss |x - h(x̃)| is minimised by the posterior median, a value x actually takes")
+            if not close(want) and close(torch.tanh(grid / sigma**2)):
+                raise Hint(
+                    "that is tanh(x̃/σ²), the posterior mean E[x|x̃]: the denoiser of the quadratic loss. "
+                    "The L1 loss |x - h(x̃)| is minimised by the posterior median, a value x actually takes"
+                )
             if not close(want) and close(p_plus):
-                raise Hint("that is p(x = +1 | x̃), a probability; the median is the value of x on the side where "
-                           "this probability passes 1/2")
+                raise Hint(
+                    "that is p(x = +1 | x̃), a probability; the median is the value of x on the side where "
+                    "this probability passes 1/2"
+                )
             if not close(want) and close(grid.clamp(-1, 1)):
                 raise Hint("that is x̃ clipped to [-1, 1]: the median depends on x̃ only through p(x = +1 | x̃)")
             if not close(want) and close(-want):
@@ -230,23 +271,32 @@ def check_posterior_median(f) -> None:
             off_modes = ((g - 1).abs() > 1e-3) & ((g + 1).abs() > 1e-3)
             if not close(want) and off_modes.any():
                 loss_got, loss_want = expected_l1(g, grid, sigma).mean(), expected_l1(want, grid, sigma).mean()
-                raise Hint(f"some answers are neither -1 nor +1 (e.g. {g[off_modes][0].item() + 0.0:+.3g}): the posterior "
-                           f"puts all its mass on ±1, so its median is one of them. Expected L1 loss of your answers "
-                           f"{loss_got:.3f}, of the median {loss_want:.3f}")
+                raise Hint(
+                    f"some answers are neither -1 nor +1 (e.g. {g[off_modes][0].item() + 0.0:+.3g}): the posterior "
+                    f"puts all its mass on ±1, so its median is one of them. Expected L1 loss of your answers "
+                    f"{loss_got:.3f}, of the median {loss_want:.3f}"
+                )
         compare(got, want, f"posterior_median(x_tilde, {sigma})", atol=1e-3)
 
 
-posterior_median = Exercise("3.4", "the L1-optimal denoiser: the posterior median", _forked(check_posterior_median),
-                            reference_posterior_median)
+posterior_median = Exercise(
+    "3.4", "the L1-optimal denoiser: the posterior median", _forked(check_posterior_median), reference_posterior_median
+)
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # 3.5 question: which toy denoiser answers values that x never takes
 # ------------------------------------------------------------------------------------------------------------------
-between_modes = Question("3.5", "which trained toy denoiser answers between the modes?",
-                         choices={"a": "the network trained with the quadratic loss (x - h(x̃))²",
-                                  "b": "the network trained with the absolute loss |x - h(x̃)|",
-                                  "c": "both", "d": "neither"})
+between_modes = Question(
+    "3.5",
+    "which trained toy denoiser answers between the modes?",
+    choices={
+        "a": "the network trained with the quadratic loss (x - h(x̃))²",
+        "b": "the network trained with the absolute loss |x - h(x̃)|",
+        "c": "both",
+        "d": "neither",
+    },
+)
 
 
 def least_restored_choice(rows) -> str:
@@ -259,4 +309,5 @@ def between_choice(share_mse: float, share_l1: float, threshold: float = 0.05) -
     """The letter for which trained denoiser answers, for more than `threshold` of the noisy values, at least 0.5 away
     from both -1 and +1 (shares measured by the notebook)."""
     return {(True, False): "a", (False, True): "b", (True, True): "c", (False, False): "d"}[
-        (share_mse > threshold, share_l1 > threshold)]
+        (share_mse > threshold, share_l1 > threshold)
+    ]
