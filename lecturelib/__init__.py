@@ -1,6 +1,7 @@
 """lecturelib: the plumbing behind the auto-encoder and VAE notebooks.
 
-The notebooks teach; this package carries the data, device, models, objectives, training loop, plots and widgets.
+The notebooks teach; this package carries the data, device, models, objectives, training loop, plots, widgets and
+the exercises' checkers. The course's tools (render, bench) live beside it in `course/`.
 Import the modules you need explicitly (``from lecturelib import data, train``); importing has no side effects.
 """
 
@@ -17,5 +18,5 @@ __all__ = [
     "claims",
     "lvm",
     "quality",
-    "render",
+    "exercises",
 ]
