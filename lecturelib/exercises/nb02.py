@@ -22,18 +22,6 @@ from . import Exercise, Hint, Question, as_tensor, compare
 P = models.P  # 784 pixels
 
 
-def _forked(checker):
-    """Run `checker` on a fork of the CPU random generator: the notebook draws the same numbers afterwards."""
-
-    def run(answer):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            checker(answer)
-
-    run.__doc__ = checker.__doc__
-    return run
-
-
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=1e-4, atol=1e-5)
 
@@ -102,7 +90,7 @@ def check_pca_reconstruct(fn) -> None:
 
 
 pca_reconstruct = Exercise(
-    "2.1", "the PCA baseline x̂ = x̄ + U_d U_dᵀ(x − x̄)", _forked(check_pca_reconstruct), reference_pca_reconstruct
+    "2.1", "the PCA baseline x̂ = x̄ + U_d U_dᵀ(x − x̄)", check_pca_reconstruct, reference_pca_reconstruct
 )
 
 
@@ -156,7 +144,7 @@ def check_pixel_path(fn) -> None:
     compare(got, want, "pixel_path(x, x', ts)")
 
 
-pixel_path = Exercise("2.3", "the pixel-space blend (1 − t) x + t x'", _forked(check_pixel_path), reference_pixel_path)
+pixel_path = Exercise("2.3", "the pixel-space blend (1 − t) x + t x'", check_pixel_path, reference_pixel_path)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -238,5 +226,5 @@ def check_latent_path(fn) -> None:
 
 
 latent_path = Exercise(
-    "2.4", "the latent-space interpolation g((1 − t) f(x) + t f(x'))", _forked(check_latent_path), reference_latent_path
+    "2.4", "the latent-space interpolation g((1 − t) f(x) + t f(x'))", check_latent_path, reference_latent_path
 )

@@ -21,17 +21,6 @@ import torch
 from . import Exercise, Hint, Question, as_tensor, compare
 
 
-def _forked(checker):
-    """Run `checker` on a fork of the CPU random generator: the notebook draws the same numbers afterwards."""
-
-    def run(answer):
-        with torch.random.fork_rng(devices=[]):
-            checker(answer)
-
-    run.__doc__ = checker.__doc__
-    return run
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # 3.1 the Gaussian corruption
 # ------------------------------------------------------------------------------------------------------------------
@@ -133,9 +122,7 @@ def check_gaussian_noise(f) -> None:
         )
 
 
-gaussian_noise = Exercise(
-    "3.1", "the Gaussian corruption x̃ = x + σε", _forked(check_gaussian_noise), reference_gaussian_noise
-)
+gaussian_noise = Exercise("3.1", "the Gaussian corruption x̃ = x + σε", check_gaussian_noise, reference_gaussian_noise)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -203,7 +190,7 @@ def check_psnr(f) -> None:
     compare(got, want, "psnr on flat (N, 784) images", atol=1e-3)
 
 
-psnr = Exercise("3.2", "PSNR, one value per image", _forked(check_psnr), reference_psnr)
+psnr = Exercise("3.2", "PSNR, one value per image", check_psnr, reference_psnr)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -280,7 +267,7 @@ def check_posterior_median(f) -> None:
 
 
 posterior_median = Exercise(
-    "3.4", "the L1-optimal denoiser: the posterior median", _forked(check_posterior_median), reference_posterior_median
+    "3.4", "the L1-optimal denoiser: the posterior median", check_posterior_median, reference_posterior_median
 )
 
 

@@ -25,17 +25,6 @@ from . import Exercise, Hint, Question, as_tensor, compare
 F64 = torch.float64
 
 
-def _forked(checker):
-    """Run `checker` on a fork of the CPU random generator: the notebook draws the same numbers afterwards."""
-
-    def run(answer):
-        with torch.random.fork_rng(devices=[]):
-            checker(answer)
-
-    run.__doc__ = checker.__doc__
-    return run
-
-
 def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-6, rtol: float = 1e-6) -> bool:
     a, b = a.detach().to(F64), b.detach().to(F64)
     return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=rtol))
@@ -127,9 +116,7 @@ def check_kl_to_prior(f) -> None:
     compare(zero, torch.zeros(2, dtype=F64), "kl_to_prior at q = p(z) (must be 0)", atol=1e-9)
 
 
-kl_to_prior = Exercise(
-    "5.1", "the KL term KL(q || p(z)) in closed form", _forked(check_kl_to_prior), reference_kl_to_prior
-)
+kl_to_prior = Exercise("5.1", "the KL term KL(q || p(z)) in closed form", check_kl_to_prior, reference_kl_to_prior)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -235,7 +222,7 @@ def check_elbo(f) -> None:
     compare(got, tight.log_marginal(x[1]), "elbo at q = p(z|x) (must equal log p(x))", atol=1e-6, rtol=1e-6)
 
 
-elbo = Exercise("5.2", "the ELBO of the linear-Gaussian model", _forked(check_elbo), reference_elbo)
+elbo = Exercise("5.2", "the ELBO of the linear-Gaussian model", check_elbo, reference_elbo)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -393,7 +380,7 @@ def check_score_function_gradient(fn) -> None:
 score_function_gradient = Exercise(
     "5.3",
     "the score-function gradient with a baseline",
-    _forked(check_score_function_gradient),
+    check_score_function_gradient,
     reference_score_function_gradient,
 )
 

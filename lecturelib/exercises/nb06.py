@@ -30,17 +30,6 @@ from . import Exercise, Hint, Question, as_tensor, compare
 P = models.P  # 784 pixels
 
 
-def _forked(checker):
-    """Run `checker` on a fork of the CPU random generator: the notebook draws the same numbers afterwards."""
-
-    def run(answer):
-        with torch.random.fork_rng(devices=[]):
-            checker(answer)
-
-    run.__doc__ = checker.__doc__
-    return run
-
-
 def _digits(n: int, seed: int = 0) -> torch.Tensor:
     """Digit-like grey images in [0, 1]: a few smooth blobs of ink on a black background.  -> (n, 1, 28, 28)"""
     g = torch.Generator().manual_seed(seed)
@@ -293,7 +282,7 @@ def check_networks(answer) -> None:
 networks = Exercise(
     "6.1",
     "the encoder q_phi(z|x) and the decoder p_theta(x|z)",
-    _forked(check_networks),
+    check_networks,
     (ReferenceEncoder, ReferenceDecoder),
 )
 
@@ -393,7 +382,7 @@ def check_reparameterize(f) -> None:
 
 
 reparameterize = Exercise(
-    "6.2", "the reparameterization z = μ + σ ⊙ ε", _forked(check_reparameterize), objectives.reparameterize
+    "6.2", "the reparameterization z = μ + σ ⊙ ε", check_reparameterize, objectives.reparameterize
 )
 
 
@@ -520,7 +509,7 @@ def check_vae_loss(f) -> None:
     )
 
 
-vae_loss = Exercise("6.3", "the ELBO loss −E_q[log p(x|z)] + KL(q‖p)", _forked(check_vae_loss), objectives.vae_loss)
+vae_loss = Exercise("6.3", "the ELBO loss −E_q[log p(x|z)] + KL(q‖p)", check_vae_loss, objectives.vae_loss)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -662,7 +651,7 @@ def check_train_vae(f) -> None:
         raise Hint(f"the loss did not fall ({head:.1f} -> {tail:.1f} nats over {calls} steps)")
 
 
-train_vae = Exercise("6.4", "a plain training loop", _forked(check_train_vae), reference_train_vae)
+train_vae = Exercise("6.4", "a plain training loop", check_train_vae, reference_train_vae)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -782,7 +771,7 @@ def check_iwae_bound(f) -> None:
     )
 
 
-iwae_bound = Exercise("6.6", "the importance-weighted bound L_k", _forked(check_iwae_bound), objectives.iwae_bound)
+iwae_bound = Exercise("6.6", "the importance-weighted bound L_k", check_iwae_bound, objectives.iwae_bound)
 
 
 # ------------------------------------------------------------------------------------------------------------------
