@@ -1,17 +1,9 @@
 """Notebook 04's exercises: the checker accepts the notebook's own solution, names typical mistakes, and reports an
 unfinished exercise as not done; the questions compare a prediction with what the notebook measured."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-try:
-    from notebook_source import solution
-except ImportError:  # tests/ not on sys.path (pytest run from elsewhere)
-    sys.path.insert(0, str(Path(__file__).parent))
-    from notebook_source import solution
+from notebook_source import not_implemented, solution
 
 from lecturelib.exercises import STATUS
 from lecturelib.exercises import nb04 as ex
@@ -23,10 +15,6 @@ def feedback(exercise, answer, capsys):
     """(what check() returned, the feedback line it printed)."""
     returned = exercise.check(answer)
     return returned, capsys.readouterr().out.strip()
-
-
-def not_implemented(*args, **kwargs):
-    raise NotImplementedError()
 
 
 def cholesky(S):

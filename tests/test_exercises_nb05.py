@@ -2,29 +2,18 @@
 missing answer as not done; the questions compare a prediction with the measured answer."""
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from notebook_source import not_implemented, solution
 
 from lecturelib import lvm
 from lecturelib.exercises import nb05 as ex
-
-try:
-    from notebook_source import solution
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from notebook_source import solution
 
 
 def feedback(exercise, answer, capsys) -> str:
     exercise.check(answer)
     return capsys.readouterr().out
-
-
-def not_implemented(*args, **kwargs):
-    raise NotImplementedError()
 
 
 # ---- 5.1 the KL term ----------------------------------------------------------------------------------------------

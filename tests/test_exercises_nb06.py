@@ -2,18 +2,11 @@
 "not done" for an unfinished exercise. Wrong answers are mostly the notebook's solution with one slip edited in."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from notebook_source import PRELUDE, notebook_path, solution
 from torch import nn
-
-try:
-    from notebook_source import PRELUDE, notebook_path, solution
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from notebook_source import PRELUDE, notebook_path, solution
 
 from lecturelib import objectives
 from lecturelib.exercises import nb06 as ex

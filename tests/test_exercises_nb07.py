@@ -1,21 +1,13 @@
 """Notebook 07's exercise checkers: each accepts the notebook's own solution, names the usual mistakes, and says
 "not done" for the student edition's stub."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from notebook_source import solution
 
 from lecturelib import objectives
 from lecturelib.exercises import nb07 as ex
-
-try:
-    from notebook_source import solution
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from notebook_source import solution
 
 
 def feedback(exercise, answer, capsys) -> str:
