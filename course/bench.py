@@ -140,7 +140,7 @@ def run_reference(
 def load_images(root: Path, split: str, limit: int | None = None) -> torch.Tensor:
     """The images of <root>/MNIST/raw as load_mnist returns them: (N, 1, 28, 28) float32 in [0, 1]."""
     images_file = data.IDX_FILES[split][0]
-    images = data.read_idx(Path(root) / "MNIST" / "raw" / images_file)
+    images = data.read_idx(Path(root) / "MNIST" / "raw" / images_file, data.IDX_ITEM_SHAPE["images"])
     if limit is not None:
         images = images[:limit]
     # (N, 28, 28) uint8 -> (N, 1, 28, 28) float32 in [0, 1]

@@ -19,7 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from lecturelib.data import DATA_FILE, IDX_FILES, IDX_MD5, DatasetError, idx_bytes, mnist_arrays, read_idx, write_idx
+from lecturelib.data import (
+    DATA_FILE,
+    IDX_FILES,
+    IDX_ITEM_SHAPE,
+    IDX_MD5,
+    DatasetError,
+    idx_bytes,
+    mnist_arrays,
+    read_idx,
+    write_idx,
+)
 
 CI_PER_CLASS = {"train": 1000, "test": 200}
 
@@ -44,8 +54,8 @@ def build(raw: Path, out: Path) -> None:
     rng = np.random.default_rng(2013)  # fixed: the CI subset must be the same every time the file is rebuilt
     arrays = {}
     for split, (images_file, labels_file) in IDX_FILES.items():
-        arrays[f"{split}_images"] = read_idx(raw / images_file)
-        arrays[f"{split}_labels"] = read_idx(raw / labels_file)
+        arrays[f"{split}_images"] = read_idx(raw / images_file, IDX_ITEM_SHAPE["images"])
+        arrays[f"{split}_labels"] = read_idx(raw / labels_file, IDX_ITEM_SHAPE["labels"])
     for split in IDX_FILES:
         # int32 indices into the official order; drawn train first, then test, from one generator
         index = balanced_subset(arrays[f"{split}_labels"], CI_PER_CLASS[split], rng)

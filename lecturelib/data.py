@@ -27,6 +27,7 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+IDX_ITEM_SHAPE = {"images": (28, 28), "labels": ()}
 IDX_MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
@@ -39,8 +40,12 @@ class DatasetError(RuntimeError):
     """The data file is missing or corrupt, or an IDX file is malformed; the message says how to fix it."""
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read one uncompressed IDX file (the MNIST format) into a uint8 array, checking its header."""
+def read_idx(path: Path, image_size: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read one uncompressed IDX file (the MNIST format) into a uint8 array, checking its header.
+
+    image_size: the shape each item must have (e.g. (28, 28) for MNIST's images, () for its labels); a file whose
+    header declares other dimensions is refused, even when its byte count is the same.
+    """
     raw = Path(path).read_bytes()
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise DatasetError(f"{path} is not an uint8 IDX file (bad magic number)")
@@ -49,6 +54,11 @@ def read_idx(path: Path) -> np.ndarray:
     expected = 4 + 4 * ndim + int(np.prod(dims))
     if len(raw) != expected:
         raise DatasetError(f"{path} has {len(raw)} bytes, expected {expected} for shape {dims}: truncated or corrupt")
+    if image_size is not None and tuple(dims[1:]) != tuple(image_size):
+        raise DatasetError(
+            f"{path} holds items of shape {tuple(dims[1:])}, expected {tuple(image_size)} "
+            f"(MNIST's images are 28 x 28, its labels scalars): not an MNIST file"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 

@@ -112,3 +112,12 @@ def test_batches_cover_every_example_once_per_epoch():
     assert torch.equal(ys, (xs * 10).long())  # pairs stay together
     assert len(data.Batches(x, batch_size=4, drop_last=True)) == 2
     assert torch.equal(torch.cat(list(data.Batches(x, batch_size=3, shuffle=False))), x)
+
+
+def test_an_idx_file_with_other_dimensions_but_the_same_byte_count_is_refused(tmp_path):
+    """(60000, 28, 28) rewritten as (30000, 56, 28): same bytes, other images; it must not load as MNIST."""
+    path = tmp_path / "train-images-idx3-ubyte"
+    _write_idx(path, np.zeros((30, 56, 28), dtype=np.uint8))
+    assert data.read_idx(path).shape == (30, 56, 28)  # a valid IDX file in itself
+    with pytest.raises(data.DatasetError, match="expected \\(28, 28\\)"):
+        data.read_idx(path, data.IDX_ITEM_SHAPE["images"])
