@@ -204,7 +204,7 @@ def run_course_budget(
         "budget_s": budget_s,
         "train_loss": history.train["loss"][-1],
         "test_loss": test["loss"],
-        "test_recon": test["recon"],
+        "test_recon_nll": test["recon_nll"],
         "test_kl": test["kl"],
     }, model
 

@@ -1,6 +1,6 @@
 """lecturelib: the plumbing behind the auto-encoder and VAE notebooks.
 
-The notebooks teach; this package carries the data, device, models, objectives, training loop, plots, widgets and
+The notebooks teach; this package carries the data, device, models, objectives, training loop, plots, controls and
 the exercises' checkers. The course's tools (render, bench) live beside it in `course/`.
 Import the modules you need explicitly (``from lecturelib import data, train``); importing has no side effects.
 """
@@ -14,7 +14,7 @@ __all__ = [
     "train",
     "metrics",
     "plots",
-    "widgets",
+    "controls",
     "claims",
     "lvm",
     "quality",

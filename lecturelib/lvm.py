@@ -13,7 +13,7 @@ import math
 import torch
 
 from .models import _positive_int
-from .objectives import LOG_2PI, normal_log_density, standard_normal_log_density
+from .objectives import LOG_2PI, kl_to_standard_normal, normal_log_density, standard_normal_log_density
 
 
 def _last_dim(t: torch.Tensor, size: int, name: str) -> None:
@@ -204,9 +204,8 @@ def expected_log_likelihood(
 
 
 def kl_to_prior(m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    """KL(q_phi(z) || p(z)) with p(z) = N(0, I).  (..., d) -> (...)"""
-    # KL = 1/2 Σ_j (m_j² + s_j² - 1 - log s_j²)   (Kingma & Welling 2014, appendix B)
-    return 0.5 * (m.pow(2) + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1)
+    """KL(q_phi(z) || p(z)), p(z) = N(0, I): the VAE's KL term with mu = m, log σ² = 2 log s.  (..., d) -> (...)"""
+    return kl_to_standard_normal(m, 2 * log_s)
 
 
 def elbo(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,16 @@
-"""Figures the notebooks measure: subspace angles, PSNR, and (later) sample quality."""
+"""Figures the notebooks measure: mean squared error per pixel, subspace angles and PSNR."""
 
 from __future__ import annotations
 
 import torch
+
+
+def mse_per_pixel(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    """Mean over images and pixels of (x - x_hat)²: the reconstruction error per pixel, as a number."""
+    if x.shape != x_hat.shape:
+        raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
+    # (1 / (N p)) Σ_n ||x_n - x̂_n||²
+    return float((x - x_hat).pow(2).mean())
 
 
 def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:

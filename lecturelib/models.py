@@ -1,8 +1,9 @@
 """The course's models for 28×28 MNIST images: linear, MLP and convolutional auto-encoders (f, g), and the VAE.
 
 Every auto-encoder exposes the lecture's encoder f: 𝒳 → 𝒵 and decoder g: 𝒵 → 𝒳, with forward(x) = g(f(x)).
-The VAE exposes encode(x) -> (mu, logvar) and decode(z). Each model keeps its constructor settings in `config`,
-which the checkpoint cache stores beside the weights.
+The VAEs expose encode(x) -> (mu, logvar) and decode(z): Bernoulli logits for `VAE`, (mean, log σ²) for
+`GaussianVAE`. Each model keeps its constructor settings in `config`, which the checkpoint cache stores beside the
+weights.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from torch import nn
 
 IMAGE_SHAPE = (1, 28, 28)
 P = 784  # p = 1 * 28 * 28, the data dimension
-LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 def check_images(x: torch.Tensor, name: str = "x") -> None:
@@ -39,6 +39,20 @@ def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return value
+
+
+def pca_reconstruct(x: torch.Tensor, x_bar: torch.Tensor, U: torch.Tensor, d: int) -> torch.Tensor:
+    """PCA's reconstruction from d components: x̂ = x̄ + U_d U_dᵀ (x − x̄), U_d the first d columns of U.
+
+    x: (N, 1, 28, 28); x_bar: (p,) the mean image (zeros for centred data); U: (p, k), k ≥ d, orthonormal columns
+    (the principal axes in order) -> x̂: (N, 1, 28, 28)
+    """
+    check_images(x)
+    if U.dim() != 2 or U.shape[0] != P or not 1 <= d <= U.shape[1]:
+        raise ValueError(f"need U of shape ({P}, k) and 1 <= d <= k, got U {tuple(U.shape)} and d = {d!r}")
+    U_d = U[:, :d]  # (p, d)
+    # x̄ + U_d U_dᵀ (x − x̄)
+    return (x_bar + (x.flatten(1) - x_bar) @ U_d @ U_d.T).view_as(x)
 
 
 class LinearAE(nn.Module):
@@ -148,43 +162,14 @@ class ConvAE(_DeepAE):
         )
 
 
-class VAE(nn.Module):
-    """The slides' step-by-step VAE: one ReLU hidden layer each way, mu and log σ² heads.
+class _VAEBase(nn.Module):
+    """The slides' encoder q_phi(z|x) = N(z; mu(x), diag σ²(x)), shared by both VAEs below:
+    h = ReLU(W4ᵀx + b4), mu = W5ᵀh + b5, log σ² = W6ᵀh + b6. Subclasses add a decoder p_theta(x|z)."""
 
-    q_phi(z|x) = N(z; mu(x), diag σ²(x)),  h = ReLU(W4ᵀx + b4), mu = W5ᵀh + b5, log σ² = W6ᵀh + b6
-    p_theta(x|z): h = ReLU(W1ᵀz + b1), then either Bernoulli logits (likelihood="bernoulli", Kingma & Welling's
-    MNIST setting) or a Gaussian with mean W2ᵀh + b2 and log σ² = W3ᵀh + b3 (likelihood="gaussian").
-    The Gaussian decoder's log σ² is floored softly at `min_logvar` (None: no floor), because a learned variance
-    on an always-black pixel otherwise shrinks towards 0 and sends log p(x|z) to +∞.
-    """
-
-    def __init__(
-        self,
-        latent_dim: int = 20,
-        hidden_dim: int = 400,
-        likelihood: str = "bernoulli",
-        min_logvar: float | None = math.log(1e-3),
-    ):
-        super().__init__()
-        d = _positive_int(latent_dim, "latent_dim")
-        h = _positive_int(hidden_dim, "hidden_dim")
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if min_logvar is not None and not math.isfinite(min_logvar):
-            raise ValueError(f"min_logvar must be a finite float or None, got {min_logvar!r}")
-        self.config = {"latent_dim": d, "hidden_dim": h, "likelihood": likelihood, "min_logvar": min_logvar}
-        self.latent_dim, self.likelihood, self.min_logvar = d, likelihood, min_logvar
-        # encoder q_phi(z|x)
-        self.enc_hidden = nn.Linear(P, h)
-        self.to_mu = nn.Linear(h, d)
-        self.to_logvar = nn.Linear(h, d)
-        # decoder p_theta(x|z)
-        self.dec_hidden = nn.Linear(d, h)
-        if likelihood == "bernoulli":
-            self.to_logits = nn.Linear(h, P)
-        else:
-            self.to_mean = nn.Linear(h, P)
-            self.to_x_logvar = nn.Linear(h, P)
+    def _encoder(self, latent_dim: int, hidden_dim: int) -> None:
+        self.enc_hidden = nn.Linear(P, hidden_dim)
+        self.to_mu = nn.Linear(hidden_dim, latent_dim)
+        self.to_logvar = nn.Linear(hidden_dim, latent_dim)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, 1, 28, 28) -> mu, logvar of q_phi(z|x), each (N, d)."""
@@ -192,12 +177,71 @@ class VAE(nn.Module):
         h = torch.relu(self.enc_hidden(x.flatten(1)))
         return self.to_mu(h), self.to_logvar(h)
 
-    def decode(self, z: torch.Tensor):
-        """z (N, d) -> Bernoulli logits (N, 1, 28, 28), or (mean, logvar) each (N, 1, 28, 28) for the Gaussian."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction through the posterior mean: decode_mean(mu(x))."""
+        return self.decode_mean(self.encode(x)[0])
+
+
+class VAE(_VAEBase):
+    """The slides' step-by-step VAE with a Bernoulli decoder (Kingma & Welling's MNIST setting).
+
+    q_phi(z|x) = N(z; mu(x), diag σ²(x)),  h = ReLU(W4ᵀx + b4), mu = W5ᵀh + b5, log σ² = W6ᵀh + b6
+    p_theta(x|z) = Π_i Bernoulli(x_i; sigmoid(W2ᵀh + b2)_i),  h = ReLU(W1ᵀz + b1)
+    """
+
+    likelihood = "bernoulli"
+
+    def __init__(self, latent_dim: int = 20, hidden_dim: int = 400):
+        super().__init__()
+        d = _positive_int(latent_dim, "latent_dim")
+        h = _positive_int(hidden_dim, "hidden_dim")
+        self.config = {"latent_dim": d, "hidden_dim": h}
+        self.latent_dim = d
+        self._encoder(d, h)
+        # decoder p_theta(x|z)
+        self.dec_hidden = nn.Linear(d, h)
+        self.to_logits = nn.Linear(h, P)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, d) -> the Bernoulli logits of p_theta(x|z), (N, 1, 28, 28)."""
         check_codes(z, self.latent_dim)
         h = torch.relu(self.dec_hidden(z))
-        if self.likelihood == "bernoulli":
-            return self.to_logits(h).view(-1, *IMAGE_SHAPE)
+        return self.to_logits(h).view(-1, *IMAGE_SHAPE)
+
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x|z] = sigmoid(logits), an image in [0, 1], for pictures.  (N, d) -> (N, 1, 28, 28)"""
+        return torch.sigmoid(self.decode(z))
+
+
+class GaussianVAE(_VAEBase):
+    """The same VAE with a Gaussian decoder: p_theta(x|z) = N(x; W2ᵀh + b2, diag exp(W3ᵀh + b3)), h = ReLU(W1ᵀz + b1).
+
+    The decoder's log σ² is floored softly at `min_logvar` (None: no floor), because a learned variance on an
+    always-black pixel otherwise shrinks towards 0 and sends log p(x|z) to +∞ (notebook 06's pitfall).
+    """
+
+    likelihood = "gaussian"
+
+    def __init__(self, latent_dim: int = 20, hidden_dim: int = 400, min_logvar: float | None = math.log(1e-3)):
+        super().__init__()
+        d = _positive_int(latent_dim, "latent_dim")
+        h = _positive_int(hidden_dim, "hidden_dim")
+        if min_logvar is not None and (
+            isinstance(min_logvar, bool) or not isinstance(min_logvar, (int, float)) or not math.isfinite(min_logvar)
+        ):
+            raise ValueError(f"min_logvar must be a finite float or None, got {min_logvar!r}")
+        self.config = {"latent_dim": d, "hidden_dim": h, "min_logvar": min_logvar}
+        self.latent_dim, self.min_logvar = d, min_logvar
+        self._encoder(d, h)
+        # decoder p_theta(x|z)
+        self.dec_hidden = nn.Linear(d, h)
+        self.to_mean = nn.Linear(h, P)
+        self.to_x_logvar = nn.Linear(h, P)
+
+    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z (N, d) -> mean and log σ² of p_theta(x|z), each (N, 1, 28, 28)."""
+        check_codes(z, self.latent_dim)
+        h = torch.relu(self.dec_hidden(z))
         mean = self.to_mean(h).view(-1, *IMAGE_SHAPE)
         logvar = self.to_x_logvar(h).view(-1, *IMAGE_SHAPE)
         if self.min_logvar is not None:
@@ -206,24 +250,13 @@ class VAE(nn.Module):
         return mean, logvar
 
     def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        """E[x|z] as an image in [0, 1] (clamped for the Gaussian), for pictures.  (N, d) -> (N, 1, 28, 28)"""
-        out = self.decode(z)
-        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out[0].clamp(0, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction through the posterior mean: decode_mean(mu(x))."""
-        return self.decode_mean(self.encode(x)[0])
-
-    def elbo(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-example ELBO and its terms {"elbo", "recon", "kl"}, each (N,): see objectives.elbo."""
-        from lecturelib.objectives import elbo
-
-        return elbo(self, x)
+        """E[x|z] = the decoder's mean, clamped to [0, 1] for pictures.  (N, d) -> (N, 1, 28, 28)"""
+        return self.decode(z)[0].clamp(0, 1)
 
 
 def build(name: str, config: dict) -> nn.Module:
     """Rebuild a model from its class name and `config` (as stored in a checkpoint)."""
-    classes = {cls.__name__: cls for cls in (LinearAE, AffineAE, MLPAE, ConvAE, VAE, ConditionalVAE)}
+    classes = {cls.__name__: cls for cls in (LinearAE, AffineAE, MLPAE, ConvAE, VAE, GaussianVAE, ConditionalVAE)}
     if name not in classes:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(classes)}")
     return classes[name](**config)

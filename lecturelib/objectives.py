@@ -19,6 +19,15 @@ def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return (x - x_hat).pow(2).flatten(1).sum(1)
 
 
+def ae_loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """An auto-encoder's training objective for `train.fit`: the reconstruction error, mean over the batch.
+
+    model: an auto-encoder with encoder model.f and decoder model.g;  x: (N, 1, 28, 28) -> {"loss": scalar}
+    """
+    # (1/N) Σ_n ||x_n - g(f(x_n))||²
+    return {"loss": reconstruction_error(x, model.g(model.f(x))).mean()}
+
+
 def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(x; mean, diag(exp(logvar))), summed over the data dimensions.  (N, ...) -> (N,)"""
     # log N(x; mu, sigma^2) = -1/2 [log 2π + log sigma^2 + ((x - mu) / sigma)^2]
@@ -85,21 +94,38 @@ def log_likelihood(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 def elbo(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """One-sample reparameterized ELBO of a VAE, per example, with its two terms.  x: (N, 1, 28, 28)
 
-    Returns {"elbo", "recon", "kl"}, each (N,), where
-    ELBO(x) = E_q(z|x)[log p_theta(x|z)] - KL(q_phi(z|x) || p(z)), the expectation estimated with one z.
+    Returns {"elbo", "log_px_z", "kl"}, each (N,), where
+    ELBO(x) = E_q(z|x)[log p_theta(x|z)] - KL(q_phi(z|x) || p(z)), the expectation estimated with one z
+    (log_px_z = log p_theta(x|z) at that z, the reconstruction term, in nats; higher is better).
     """
     mu, logvar = model.encode(x)
     z = reparameterize(mu, logvar)
-    recon = log_likelihood(model, x, z)
+    log_px_z = log_likelihood(model, x, z)
     kl = kl_to_standard_normal(mu, logvar)
     # ELBO = E_q[log p(x|z)] - KL(q || p)
-    return {"elbo": recon - kl, "recon": recon, "kl": kl}
+    return {"elbo": log_px_z - kl, "log_px_z": log_px_z, "kl": kl}
+
+
+def average_elbo(model, x: torch.Tensor, draws: int = 4) -> dict[str, torch.Tensor]:
+    """The one-sample ELBO and its terms, each averaged over `draws` independent z ~ q(z|x), per example.
+
+    Returns {"elbo", "log_px_z", "kl"}, each (N,): a steadier estimate of ELBO(x) than one draw (the KL is exact
+    and the same in every draw). Call it under torch.inference_mode() to evaluate.
+    """
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws must be an int >= 1, got {draws!r}")
+    terms = [elbo(model, x) for _ in range(draws)]
+    # (1/draws) Σ_s ELBO_s(x), and the same for each term
+    return {name: torch.stack([t[name] for t in terms]).mean(0) for name in terms[0]}
 
 
 def vae_loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The training objective for `train.fit`: mean over the batch of -ELBO, with its terms (nats per image)."""
+    """The training objective for `train.fit`: mean over the batch of -ELBO, with its terms (nats per image).
+
+    Returns {"loss": -ELBO, "recon_nll": -E_q[log p(x|z)], "kl": KL(q || p)}, so that loss = recon_nll + kl.
+    """
     terms = elbo(model, x)
-    return {"loss": -terms["elbo"].mean(), "recon": -terms["recon"].mean(), "kl": terms["kl"].mean()}
+    return {"loss": -terms["elbo"].mean(), "recon_nll": -terms["log_px_z"].mean(), "kl": terms["kl"].mean()}
 
 
 def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -124,7 +150,7 @@ def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
 def beta_vae_loss(beta: float):
     """The β-VAE objective (Higgins et al. 2017) for `train.fit`: minimise -(E_q[log p(x|z)] - β KL(q || p)).
 
-    Returns a loss function (model, x) -> {"loss", "recon", "kl"} (nats per image, mean over the batch); β = 1 is
+    Returns a loss function (model, x) -> {"loss", "recon_nll", "kl"} (nats per image, mean over the batch); β = 1 is
     the ELBO. The function is named with its β, so that the checkpoint cache tells one β from another.
     """
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
@@ -135,8 +161,8 @@ def beta_vae_loss(beta: float):
         terms = elbo(model, x)
         # -(E_q[log p(x|z)] - β KL(q(z|x) || p(z)))
         return {
-            "loss": -(terms["recon"] - beta * terms["kl"]).mean(),
-            "recon": -terms["recon"].mean(),
+            "loss": -(terms["log_px_z"] - beta * terms["kl"]).mean(),
+            "recon_nll": -terms["log_px_z"].mean(),
             "kl": terms["kl"].mean(),
         }
 
@@ -147,18 +173,19 @@ def beta_vae_loss(beta: float):
 def conditional_elbo(model, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """One-sample ELBO of a conditional VAE, per example.  x: (N, 1, 28, 28), y: (N,) labels
 
-    ELBO(x|y) = E_q(z|x,y)[log p_theta(x|z,y)] - KL(q_phi(z|x,y) || p(z)); returns {"elbo", "recon", "kl"}, each (N,).
+    ELBO(x|y) = E_q(z|x,y)[log p_theta(x|z,y)] - KL(q_phi(z|x,y) || p(z)); returns {"elbo", "log_px_z", "kl"},
+    each (N,).
     """
     mu, logvar = model.encode(x, y)
     z = reparameterize(mu, logvar)
-    recon = bernoulli_log_likelihood(x, model.decode(z, y))
+    log_px_z = bernoulli_log_likelihood(x, model.decode(z, y))
     kl = kl_to_standard_normal(mu, logvar)
     # ELBO = E_q[log p(x|z,y)] - KL(q(z|x,y) || p(z))
-    return {"elbo": recon - kl, "recon": recon, "kl": kl}
+    return {"elbo": log_px_z - kl, "log_px_z": log_px_z, "kl": kl}
 
 
 def conditional_vae_loss(model, batch) -> dict[str, torch.Tensor]:
     """Training objective of a conditional VAE for `train.fit` on (images, labels): mean -ELBO(x|y) and its terms."""
     x, y = batch
     terms = conditional_elbo(model, x, y)
-    return {"loss": -terms["elbo"].mean(), "recon": -terms["recon"].mean(), "kl": terms["kl"].mean()}
+    return {"loss": -terms["elbo"].mean(), "recon_nll": -terms["log_px_z"].mean(), "kl": terms["kl"].mean()}

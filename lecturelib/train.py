@@ -566,15 +566,14 @@ def mnist_vae(
     latent_dim: int,
     x_train: torch.Tensor,
     *,
-    likelihood: str = "bernoulli",
     epochs: int | None = None,
     test: torch.Tensor | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
 ) -> tuple[nn.Module, History]:
-    """Notebook 06's VAE, models.VAE(latent_dim, 400, likelihood), trained on `x_train` (N, 1, 28, 28) with the
+    """Notebook 06's VAE, models.VAE(latent_dim, 400) (Bernoulli decoder), trained on `x_train` (N, 1, 28, 28) with the
     course's fast path (batch FAST_BATCH_SIZE, Adam with a one-cycle schedule peaking at FAST_LR,
-    objectives.vae_loss) and cached as checkpoints/mnist-vae-<likelihood>-d<latent_dim>-<key>.pt, so that every
+    objectives.vae_loss) and cached as checkpoints/mnist-vae-d<latent_dim>-<key>.pt, so that every
     notebook calling it with the same data and epochs shares one trained model (06 trains it, 07 loads it).
 
     epochs: None for the course's budget: 60 on full MNIST (enough for d = 20 to get below 101 nats of test -ELBO,
@@ -592,7 +591,7 @@ def mnist_vae(
     device = torch.device(device) if device is not None else x_train.device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
-        model = models.VAE(latent_dim=latent_dim, hidden_dim=400, likelihood=likelihood).to(device)
+        model = models.VAE(latent_dim=latent_dim, hidden_dim=400).to(device)
         history = fit(
             model,
             objectives.vae_loss,
@@ -602,7 +601,7 @@ def mnist_vae(
             lr=FAST_LR,
             schedule="onecycle",
             test=test,
-            checkpoint=f"mnist-vae-{likelihood}-d{latent_dim}",
+            checkpoint=f"mnist-vae-d{latent_dim}",
             progress=progress,
         )
     return model.eval(), history

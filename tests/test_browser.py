@@ -269,13 +269,13 @@ def _check_moved(seen: dict) -> None:
 def _live_figure_cell() -> nbformat.NotebookNode:
     return new_code_cell(
         "import matplotlib.pyplot as plt\n"
-        "from lecturelib import widgets\n\n"
+        "from lecturelib import controls\n\n"
         "def draw(height):\n"
         "    fig, ax = plt.subplots(figsize=(3, 2))\n"
         "    ax.bar([0], [height], color='black')\n"
         "    ax.set_ylim(0, 10)\n"
         "    return fig\n\n"
-        "widgets.LiveFigure(draw, height=widgets.choice_slider('height', [1, 3, 5, 7, 9], value=1))"
+        "controls.LiveFigure(draw, height=controls.choice_slider('height', [1, 3, 5, 7, 9], value=1))"
     )
 
 

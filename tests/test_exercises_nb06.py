@@ -156,17 +156,20 @@ def test_vae_loss_accepts_the_notebook_solution_and_the_library(capsys):
     assert capsys.readouterr().out.count("✓ correct") == 2
 
 
-RETURN = 'return {"loss": (recon + kl).mean(), "recon": recon.mean(), "kl": kl.mean()}'
+RETURN = 'return {"loss": (recon_nll + kl).mean(), "recon_nll": recon_nll.mean(), "kl": kl.mean()}'
 
 
 @pytest.mark.parametrize(
     "edits, hint",
     [
-        ([('(recon + kl).mean(), "recon"', '(recon - kl).mean(), "recon"')], "the KL enters −ELBO with a + sign"),
+        (
+            [('(recon_nll + kl).mean(), "recon_nll"', '(recon_nll - kl).mean(), "recon_nll"')],
+            "the KL enters −ELBO with a + sign",
+        ),
         ([("kl = 0.5 * (", "kl = -0.5 * (")], "'kl' is negative"),
         ([('reduction="none").flatten(1).sum(1)', 'reduction="none").flatten(1).mean(1)')], "per pixel"),
         (
-            [(RETURN, 'return {"loss": (recon + kl).sum(), "recon": recon.sum(), "kl": kl.sum()}')],
+            [(RETURN, 'return {"loss": (recon_nll + kl).sum(), "recon_nll": recon_nll.sum(), "kl": kl.sum()}')],
             "summed over the batch",
         ),
         (

@@ -60,7 +60,7 @@ def test_same_seed_gives_the_same_training_run():
 
 def test_checkpoint_round_trip_restores_weights_and_history(checkpoints_in_tmp):
     torch.manual_seed(0)
-    vae = models.VAE(latent_dim=2, hidden_dim=8, likelihood="gaussian")
+    vae = models.GaussianVAE(latent_dim=2, hidden_dim=8)
     history = train.History(train={"loss": [3.0, 2.0]}, test={"loss": [3.5, 2.5]}, seconds=[0.1, 0.1])
     path = train.save_checkpoint(checkpoints_in_tmp / "vae.pt", vae, history)
     rebuilt, loaded = train.load_checkpoint(path)

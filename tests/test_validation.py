@@ -22,8 +22,8 @@ CASES = [
     ("ConvAE d=2.5", lambda: models.ConvAE(2.5), ValueError, "latent_dim"),
     ("MLPAE hidden 0", lambda: models.MLPAE(2, (0,)), ValueError, "hidden_dims"),
     ("VAE hidden 0", lambda: models.VAE(2, 0), ValueError, "hidden_dim"),
-    ("VAE unknown likelihood", lambda: models.VAE(2, 8, likelihood="poisson"), ValueError, "likelihood"),
-    ("VAE infinite floor", lambda: models.VAE(2, 8, "gaussian", min_logvar=float("-inf")), ValueError, "min_logvar"),
+    ("VAE with no likelihood argument", lambda: models.VAE(2, 8, likelihood="gaussian"), TypeError, "likelihood"),
+    ("VAE infinite floor", lambda: models.GaussianVAE(2, 8, min_logvar=float("-inf")), ValueError, "min_logvar"),
     ("f on flat images", lambda: models.MLPAE(2).f(torch.rand(2, 784)), ValueError, "(N, 1, 28, 28)"),
     (
         "f on uint8 images",

@@ -179,7 +179,7 @@ def check_networks(answer) -> None:
         raise Hint(f"the decoder's output has shape {tuple(logits.shape)} for 5 codes, expected (5, 1, 28, 28)")
 
     # the parameter count of the tested library model
-    vae = models.VAE(latent_dim=d, hidden_dim=h, likelihood="bernoulli")
+    vae = models.VAE(latent_dim=d, hidden_dim=h)
     n_enc, n_dec = _count(enc), _count(dec)
     want_enc = _count(vae.enc_hidden) + _count(vae.to_mu) + _count(vae.to_logvar)
     want_dec = _count(vae.dec_hidden) + _count(vae.to_logits)
@@ -392,7 +392,7 @@ reparameterize = Exercise(
 def _loss_model(latent_dim: int = 3, hidden_dim: int = 16, logvar_bias: float | None = None) -> models.VAE:
     """A small Bernoulli models.VAE; with logvar_bias, q's log σ² is that constant (e.g. -30: z = μ to 1e-6)."""
     torch.manual_seed(2)
-    vae = models.VAE(latent_dim=latent_dim, hidden_dim=hidden_dim, likelihood="bernoulli")
+    vae = models.VAE(latent_dim=latent_dim, hidden_dim=hidden_dim)
     if logvar_bias is not None:
         with torch.no_grad():
             vae.to_logvar.weight.zero_()
@@ -426,13 +426,13 @@ def _run_loss(f, model, x, seed: int) -> dict:
         raise
     if not isinstance(out, dict):
         raise Hint(f"vae_loss should return a dict of named terms, got {type(out).__name__}")
-    missing = [k for k in ("loss", "recon", "kl") if k not in out]
+    missing = [k for k in ("loss", "recon_nll", "kl") if k not in out]
     if missing:
         raise Hint(
-            f"the dict has no {missing}: return {{'loss': -ELBO, 'recon': -E_q[log p(x|z)], 'kl': KL}}, "
+            f"the dict has no {missing}: return {{'loss': -ELBO, 'recon_nll': -E_q[log p(x|z)], 'kl': KL}}, "
             f"each a mean over the batch"
         )
-    for key in ("loss", "recon", "kl"):
+    for key in ("loss", "recon_nll", "kl"):
         value = as_tensor(out[key], f"vae_loss(...)['{key}']")
         if value.numel() > 1:
             raise Hint(f"'{key}' has shape {tuple(value.shape)}: one number for the batch, the mean over its examples")
@@ -454,7 +454,7 @@ def check_vae_loss(f) -> None:
         raise Hint(
             "'loss' carries no gradient (.item(), .detach() or torch.no_grad?): train.fit calls loss.backward() on it"
         )
-    got = {k: torch.as_tensor(out[k]).detach().double().reshape(()) for k in ("loss", "recon", "kl")}
+    got = {k: torch.as_tensor(out[k]).detach().double().reshape(()) for k in ("loss", "recon_nll", "kl")}
     d = ref["mu"].shape[1]
     # the KL term
     if _close(got["kl"], -kl.mean()):
@@ -465,27 +465,27 @@ def check_vae_loss(f) -> None:
     # the reconstruction term
     probs = torch.sigmoid(ref["logits"].double())
     twice = F.binary_cross_entropy_with_logits(probs, x.double(), reduction="none").flatten(1).sum(1)
-    if _close(got["recon"], twice.mean()):
+    if _close(got["recon_nll"], twice.mean()):
         raise Hint(
             "the sigmoid is applied twice: F.binary_cross_entropy_with_logits takes the decoder's logits "
             "themselves, not sigmoid(logits)"
         )
     squared = (x.double() - probs).pow(2).flatten(1).sum(1)
-    if _close(got["recon"], squared.mean()):
+    if _close(got["recon_nll"], squared.mean()):
         raise Hint(
             "that is the squared error: the Bernoulli decoder's −log p(x|z) is the binary cross-entropy, "
             "F.binary_cross_entropy_with_logits(logits, x)"
         )
-    if _close(got["recon"], -ref["log_px_z"].mean() / (P * 1.0)):
+    if _close(got["recon_nll"], -ref["log_px_z"].mean() / (P * 1.0)):
         raise Hint(
-            "'recon' is per pixel (reduction='mean' averages over the 784 pixels too): sum over the pixels "
+            "'recon_nll' is per pixel (reduction='mean' averages over the 784 pixels too): sum over the pixels "
             "of each image (reduction='none', then .flatten(1).sum(1)), then average over the batch"
         )
     logits_at_mu = model.decode(ref["mu"]).detach().double()
     at_mu = -Bernoulli(logits=logits_at_mu, validate_args=False).log_prob(x.double()).flatten(1).sum(1)
-    if not _close(at_mu.mean(), nll.mean(), rtol=1e-3, atol=1e-2) and _close(got["recon"], at_mu.mean()):
-        raise Hint("'recon' decodes z = μ: sample z = reparameterize(mu, logvar) and decode that")
-    compare(got["recon"], nll.mean(), "'recon'", per_image=P, batch=n)
+    if not _close(at_mu.mean(), nll.mean(), rtol=1e-3, atol=1e-2) and _close(got["recon_nll"], at_mu.mean()):
+        raise Hint("'recon_nll' decodes z = μ: sample z = reparameterize(mu, logvar) and decode that")
+    compare(got["recon_nll"], nll.mean(), "'recon_nll'", per_image=P, batch=n)
     # the total
     if _close(got["loss"], (nll - kl).mean()):
         raise Hint("the KL enters −ELBO with a + sign: −ELBO = −E_q[log p(x|z)] + KL(q‖p)")
@@ -567,7 +567,7 @@ def check_train_vae(f) -> None:
     n, epochs, batch_size, lr = 200, 3, 64, 3e-3
     x = _digits(n, seed=3)
     batches_per_epoch = math.ceil(n / batch_size)
-    model = models.VAE(latent_dim=4, hidden_dim=32, likelihood="bernoulli")
+    model = models.VAE(latent_dim=4, hidden_dim=32)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     keys = x.flatten(1).sum(1).tolist()  # tells the images apart
     seen: list[list[float]] = []
