@@ -105,7 +105,7 @@ def test_mimebundle_holds_the_widget_and_a_png_of_the_current_figure():
 
 
 def test_control_helpers_validate_their_arguments():
-    with pytest.raises(ValueError, match="one of options"):
+    with pytest.raises(ValueError, match="one of the options"):
         controls.choice_slider("d", [2, 8], value=3)
     with pytest.raises(ValueError, match="min < max"):
         controls.slider("σ", 1, 0, 0.1)
@@ -149,7 +149,7 @@ def test_every_control_is_wide_enough_to_drag_and_redraws_on_release():
 
 def test_buttons_show_a_few_options_and_refuse_many():
     q = controls.buttons("q", ["diagonal", "full", "mixture"], value="mixture")
-    assert isinstance(q, ipw.ToggleButtons) and q.value == "mixture" and q.options == ("diagonal", "full", "mixture")
+    assert isinstance(q, ipw.ToggleButtons) and q.value == "mixture" and q.label == "mixture"
     with pytest.raises(ValueError, match="at most 4"):
         controls.buttons("digit", list(range(10)))
 
