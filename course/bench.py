@@ -153,8 +153,8 @@ def _sync(device: torch.device) -> None:
 
 
 def run_course_epochs(x_train: torch.Tensor, device: torch.device, epochs: int, batch_size: int, lr: float) -> dict:
-    """Seconds per epoch of train.fit on models.VAE(20, 400, 'bernoulli'), evaluation left out as for the reference."""
-    model = models.VAE(20, 400, "bernoulli").to(device)
+    """Seconds per epoch of train.fit on models.VAE(20, 400), evaluation left out as for the reference."""
+    model = models.VAE(20, 400).to(device)
     x = x_train.to(device)
     _sync(device)
     history = train.fit(model, objectives.vae_loss, x, epochs=epochs, batch_size=batch_size, lr=lr, progress=False)
@@ -182,7 +182,7 @@ def run_course_budget(
     time to move the data and to evaluate once; the wall time reported covers all of it, evaluation included.
     """
     start = time.perf_counter()
-    model = models.VAE(20, 400, "bernoulli").to(device)
+    model = models.VAE(20, 400).to(device)
     x, xt = x_train.to(device), x_test.to(device)
     t0 = time.perf_counter()
     train.evaluate(model, objectives.vae_loss, xt)  # warms up and measures one evaluation
@@ -499,7 +499,7 @@ def _run(args: argparse.Namespace) -> dict:
         if args.save is not None and model is not None and device == _devices(args.device)[0]:
             args.save.parent.mkdir(parents=True, exist_ok=True)
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, args.save)
-            print(f"saved the VAE's state_dict to {args.save} (load into models.VAE(20, 400, 'bernoulli'))")
+            print(f"saved the VAE's state_dict to {args.save} (load into models.VAE(20, 400))")
         if not args.skip_notebooks:
             paths = sorted(Path(args.notebooks).glob("*.ipynb"))
             for fast in (True, False) if args.full_notebooks else (True,):

@@ -124,7 +124,7 @@ def test_equal_time_run_reports_plausible_test_losses(report):
 
 def test_saved_state_dict_loads_into_the_course_vae_and_scores_as_reported(report, tiny_root):
     (cpu,) = report[1]["devices"]
-    vae = models.VAE(20, 400, "bernoulli")
+    vae = models.VAE(20, 400)
     vae.load_state_dict(torch.load(report[2] / "vae.pt", weights_only=True))
     x_test = bench.load_images(tiny_root, "test")
     torch.manual_seed(0)
@@ -152,7 +152,7 @@ def test_load_images_matches_load_mnist_layout(tiny_root):
 
 def test_reference_model_matches_the_course_vae_in_size():
     sizes = lambda m: sorted(p.numel() for p in m.parameters())  # noqa: E731
-    assert sizes(bench.ReferenceVAE()) == sizes(models.VAE(20, 400, "bernoulli"))
+    assert sizes(bench.ReferenceVAE()) == sizes(models.VAE(20, 400))
 
 
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--ref-epochs", "-1"], ["--batch-size", "0"]])
