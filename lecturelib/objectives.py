@@ -189,3 +189,32 @@ def conditional_vae_loss(model, batch) -> dict[str, torch.Tensor]:
     x, y = batch
     terms = conditional_elbo(model, x, y)
     return {"loss": -terms["elbo"].mean(), "recon_nll": -terms["log_px_z"].mean(), "kl": terms["kl"].mean()}
+
+
+def binarized_vae_loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """`vae_loss` on dynamically binarized digits: each pixel drawn from Bernoulli(grey level) at every call.
+
+    x: (N, 1, 28, 28) grey levels in [0, 1]. Drawing a fresh x_b at every pass is the literature's "dynamically
+    binarized MNIST" (Burda et al. 2016): on binary x the Bernoulli decoder is a normalised distribution, so the
+    ELBO is a true lower bound on log p(x_b) and compares with published log-likelihoods.
+    Returns {"loss": -ELBO, "recon_nll": -E_q[log p(x_b|z)], "kl": KL(q || p)}, mean over the batch.
+    """
+    # x_b ~ Bernoulli(x), pixel by pixel
+    x_b = torch.bernoulli(x)
+    return vae_loss(model, x_b)
+
+
+def iwae_bound_in_chunks(model, x: torch.Tensor, k: int, max_samples: int = 50_000) -> torch.Tensor:
+    """`iwae_bound` (L_k per example, nats) for many examples, a few at a time.  x: (N, ...) -> (N,)
+
+    At most `max_samples` decoded samples (examples x k) are held at once, so that k = 1000 or more on the
+    10,000 test digits fits in memory. Runs without gradients. On binary x (a normalised Bernoulli decoder),
+    -L_k estimates -log p(x) from above: the negative log-likelihood "by importance sampling" (Burda et al. 2016).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+        raise ValueError(f"max_samples must be an int >= 1, got {max_samples!r}")
+    chunk = max(1, max_samples // k)  # examples per pass
+    with torch.inference_mode():
+        return torch.cat([iwae_bound(model, x[i : i + chunk], k) for i in range(0, len(x), chunk)])
