@@ -28,17 +28,30 @@ class LinearGaussian:
     so  p_theta(x) = N(x; b, W Wᵀ + sigma² I_p)  and  p_theta(z|x) = N(z; Σ Wᵀ (x - b) / sigma², Σ),
     with Σ = (I_d + Wᵀ W / sigma²)⁻¹.
 
-    W: (p, d), b: (p,), sigma: float > 0. Methods broadcast over leading dimensions: x (..., p), z (..., d).
+    W: (p, d), b: (p,), sigma > 0: a float, or a one-element tensor when theta = (W, b, sigma) is fitted by
+    autograd (every method is differentiable in W, b and a tensor sigma). Methods broadcast over leading
+    dimensions: x (..., p), z (..., d).
     """
 
-    def __init__(self, W: torch.Tensor, b: torch.Tensor, sigma: float):
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, sigma: float | torch.Tensor):
         if not isinstance(W, torch.Tensor) or W.dim() != 2 or not W.is_floating_point():
             raise TypeError(f"W must be a floating-point tensor of shape (p, d), got {W!r:.80}")
         if not isinstance(b, torch.Tensor) or tuple(b.shape) != (W.shape[0],):
             raise ValueError(f"b must be a tensor of shape ({W.shape[0]},), got {getattr(b, 'shape', type(b))}")
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+        if isinstance(sigma, torch.Tensor):
+            if sigma.numel() != 1 or not sigma.is_floating_point() or not sigma.item() > 0:
+                raise ValueError(f"sigma must be a positive number or one-element tensor, got {sigma!r:.80}")
+            sigma = sigma.reshape(()).to(W)
+        elif isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
             raise ValueError(f"sigma must be a positive number, got {sigma!r}")
-        self.W, self.b, self.sigma = W, b.to(W), float(sigma)
+        else:
+            sigma = float(sigma)
+        self.W, self.b, self.sigma = W, b.to(W), sigma
+
+    @property
+    def log_sigma(self) -> torch.Tensor:
+        """log sigma, as a tensor (differentiable when sigma is a tensor)."""
+        return torch.log(torch.as_tensor(self.sigma, dtype=self.W.dtype, device=self.W.device))
 
     @classmethod
     def random(
@@ -97,7 +110,7 @@ class LinearGaussian:
         x, z = self._as(x, self.data_dim, "x"), self._as(z, self.latent_dim, "z")
         mean = z @ self.W.T + self.b  # (..., d) -> (..., p)
         # -1/2 Σ_i [log 2π sigma² + (x_i - (Wz + b)_i)² / sigma²]
-        return -0.5 * (LOG_2PI + 2 * math.log(self.sigma) + (x - mean).pow(2) / self.sigma**2).sum(-1)
+        return -0.5 * (LOG_2PI + 2 * self.log_sigma + (x - mean).pow(2) / self.sigma**2).sum(-1)
 
     def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p_theta(x, z) = log p_theta(x|z) + log p(z).  x (..., p), z (..., d) -> (...)"""
@@ -199,7 +212,7 @@ def expected_log_likelihood(
     # E_q ||x - Wz - b||² = ||x - Wm - b||² + Σ_j s_j² ||W_:j||²
     spread = (torch.exp(2 * log_s) * model.W.pow(2).sum(0)).sum(-1)
     return -0.5 * (
-        model.data_dim * (LOG_2PI + 2 * math.log(model.sigma)) + (residual.pow(2).sum(-1) + spread) / model.sigma**2
+        model.data_dim * (LOG_2PI + 2 * model.log_sigma) + (residual.pow(2).sum(-1) + spread) / model.sigma**2
     )
 
 
@@ -314,3 +327,27 @@ def reparameterized_gradient(
         z = m_i + torch.exp(log_s_i) * eps
         (model.log_joint(x, z) - log_q(z, m_i, log_s_i)).sum().backward()
     return m_i.grad.mean(1), log_s_i.grad.mean(1)
+
+
+def maximum_likelihood(x: torch.Tensor, latent_dim: int) -> LinearGaussian:
+    """The closed-form maximum-likelihood linear-Gaussian model of data x (Tipping & Bishop 1999, eq. 7-8).
+
+    With S the sample covariance of x and λ_1 ≥ ... ≥ λ_p its eigenvalues (eigenvectors U):
+        b_ML = mean of x,   sigma²_ML = mean of the p - d discarded eigenvalues,
+        W_ML = U_d (Λ_d - sigma²_ML I)^½ R,   here with the rotation R = I (W_ML's columns are orthogonal).
+    x: (N, p) with p > latent_dim -> the model with those parameters, in x's dtype.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 2 or not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor of shape (N, p), got {x!r:.80}")
+    d = _positive_int(latent_dim, "latent_dim")
+    if not d < x.shape[1]:
+        raise ValueError(f"latent_dim must be smaller than the data dimension {x.shape[1]}, got {d}")
+    b = x.mean(0)
+    centred = x - b
+    S = centred.T @ centred / len(x)  # (p, p), the maximum-likelihood covariance
+    eigenvalues, U = torch.linalg.eigh(S)  # ascending
+    eigenvalues, U = eigenvalues.flip(0), U.flip(1)  # descending
+    sigma2 = eigenvalues[d:].mean()
+    # W_ML = U_d (Λ_d - sigma² I)^½
+    W = U[:, :d] * (eigenvalues[:d] - sigma2).clamp_min(0).sqrt()
+    return LinearGaussian(W, b, sigma2.sqrt().item())

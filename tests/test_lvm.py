@@ -210,6 +210,49 @@ def test_naive_monte_carlo_converges_in_one_dimension():
     torch.testing.assert_close(estimate, model.log_marginal(x).expand(4), atol=0.02, rtol=0)
 
 
+def test_a_tensor_sigma_gives_the_same_model_and_its_gradient():
+    model, x, m, log_s, g = random_problem(14)
+    sigma = torch.tensor(model.sigma, dtype=F64, requires_grad=True)
+    fitted = lvm.LinearGaussian(model.W, model.b, sigma)
+    torch.testing.assert_close(fitted.log_marginal(x), model.log_marginal(x))
+    torch.testing.assert_close(lvm.elbo(fitted, x, m, log_s), lvm.elbo(model, x, m, log_s))
+    z = torch.randn(4, 3, generator=g, dtype=F64)
+    torch.testing.assert_close(fitted.log_likelihood(x, z), model.log_likelihood(x, z))
+    # d log p(x) / d sigma against torch.distributions' density of the marginal
+    (ours,) = torch.autograd.grad(fitted.log_marginal(x), sigma)
+    reference_sigma = torch.tensor(model.sigma, dtype=F64, requires_grad=True)
+    covariance = model.W @ model.W.T + reference_sigma**2 * torch.eye(5, dtype=F64)
+    (reference,) = torch.autograd.grad(MultivariateNormal(model.b, covariance).log_prob(x), reference_sigma)
+    torch.testing.assert_close(ours, reference)
+
+
+def test_maximum_likelihood_is_a_maximum_of_the_likelihood():
+    # Tipping & Bishop 1999: the closed form is a stationary point of the mean log-likelihood, computed here
+    # with torch.distributions, and beats the true parameters and nearby ones
+    g = torch.Generator().manual_seed(15)
+    true = lvm.LinearGaussian.random(2, 6, sigma=0.5, generator=g)
+    x, _ = true.sample(400, generator=g)
+    ml = lvm.maximum_likelihood(x, 2)
+    W, b = ml.W.clone().requires_grad_(True), ml.b.clone().requires_grad_(True)
+    log_sigma = torch.tensor(math.log(ml.sigma), dtype=F64, requires_grad=True)
+
+    def mean_log_likelihood(W, b, log_sigma):
+        covariance = W @ W.T + torch.exp(2 * log_sigma) * torch.eye(6, dtype=F64)
+        return MultivariateNormal(b, covariance).log_prob(x).mean()
+
+    best = mean_log_likelihood(W, b, log_sigma)
+    for grad in torch.autograd.grad(best, (W, b, log_sigma)):
+        assert grad.abs().max() < 1e-8, grad
+    assert best > mean_log_likelihood(true.W, true.b, torch.tensor(math.log(true.sigma), dtype=F64))
+    with torch.no_grad():
+        for _ in range(5):
+            nearby = [t + 0.02 * torch.randn(t.shape, generator=g, dtype=F64) for t in (W, b, log_sigma)]
+            assert mean_log_likelihood(*nearby) < best
+    # the columns of W_ML are orthogonal (R = I), so its posterior is diagonal
+    gram = ml.W.T @ ml.W
+    assert (gram - torch.diag(gram.diagonal())).abs().max() < 1e-10
+
+
 def test_arguments_are_validated():
     model, x, m, log_s, _ = random_problem(13)
     with pytest.raises(ValueError, match="sigma"):
@@ -226,3 +269,9 @@ def test_arguments_are_validated():
         lvm.LinearGaussian.random(4, 2, diagonal_posterior=True)
     with pytest.raises(TypeError, match="model"):
         lvm.elbo("model", x, m, log_s)
+    with pytest.raises(ValueError, match="sigma"):
+        lvm.LinearGaussian(model.W, model.b, torch.tensor(-1.0))
+    with pytest.raises(ValueError, match="latent_dim"):
+        lvm.maximum_likelihood(torch.randn(10, 3, dtype=F64), 3)
+    with pytest.raises(TypeError, match="x must"):
+        lvm.maximum_likelihood(torch.randn(10), 1)
