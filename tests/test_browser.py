@@ -4,6 +4,14 @@ nothing is downloaded). Screenshots go to build/browser/. Skipped where /usr/bin
 - Live widgets: `jupyter lab` on localhost with a random token runs a notebook; the first slider is moved with the
   keyboard and the screenshots show that the figure under it changed. The same in jupyterlab-slideshow's deck mode
   (the presenting route): → moves to the slide with the widget, and its slider still redraws the figure.
+- Every control of every course notebook: one lab server for the module; each notebook (a copy in
+  build/browser/notebooks/, autosave off: the committed files stay output-free) runs all its cells in fast mode
+  (LECTURELIB_FAST=1 in the kernel's environment; models cached where LECTURELIB_CHECKPOINTS, else checkpoints/,
+  says) at 1280×720 with the file browser open. Every LiveFigure's sliders (arrow keys), menus (another entry) and
+  toggle buttons (another button) are found in the rendered outputs and moved; the figure under them must change
+  and show no traceback. A control greyed out by `enable_when` must not move, then is enabled through the control
+  it depends on and moved. Screenshots and a report.json (each move; each figure's natural and shown width) in
+  build/browser/<notebook>/. A fixture notebook proves that a control that raises or does nothing fails the check.
 - Offline decks: every course notebook's slide deck (as `render --slides` writes it) opened from disk, and a deck and
   an HTML page served by `python -m http.server`, with every request outside localhost/file blocked: → moves on,
   every formula is typeset by MathJax (no raw `$` or `\\mathbf` left, no TeX error), nothing was fetched from outside.
@@ -13,9 +21,11 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,6 +48,7 @@ COURSE_NOTEBOOK = "notebooks/01_linear_autoencoder_pca.ipynb"
 FIXTURE_NOTEBOOK = "build/browser/fixture_live_figure.ipynb"
 DECK_NOTEBOOK = "build/browser/present/fixture_deck.ipynb"  # presented from a copy in build/, as the README says
 COURSE = sorted((REPO / "notebooks").glob("*.ipynb"))
+COPIES = REPO / "build" / "browser" / "notebooks"  # the lab opens copies of the course notebooks, never the files
 DECK_SETTINGS = "jupyterlab-slideshow/plugin.jupyterlab-settings"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -157,6 +168,8 @@ def _png_differs(a: bytes, b: bytes) -> bool:
 # The code cells' prompts of the notebook on show.
 _PROMPTS = "[...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]"
 _PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+# Outputs under `root` that hold a traceback: a cell's, or a LiveFigure's (its Output widget shows the draw's error).
+_TRACEBACKS = "root => [...root.querySelectorAll('.jp-OutputArea-output')].filter(e => /Traceback/.test(e.textContent))"
 
 
 def _dismiss_kernel_dialog(page) -> None:
@@ -166,8 +179,10 @@ def _dismiss_kernel_dialog(page) -> None:
         select.first.click()
 
 
-def _open_and_run_all(page, lab, notebook: str, stem: str, timeout_s: float) -> None:
-    """Open `notebook` in a workspace of its own and run all its cells; fail on a cell's traceback."""
+def _open_and_run_all(page, lab, notebook: str, stem: str, timeout_s: float, shot: Path | None = None) -> None:
+    """Open `notebook` in a workspace of its own and run all its cells; fail on a cell's traceback (at once: Run All
+    stops at a failing cell). The whole page is kept in `shot` (default build/browser/<stem>-ran.png)."""
+    shot = shot or SHOTS / f"{stem}-ran.png"
     base, token, _ = lab
     # A workspace of its own, reset: only this notebook open, whatever an earlier test left in the lab.
     page.goto(f"{base}/lab/workspaces/{stem}/tree/{notebook}?reset&token={token}")
@@ -185,22 +200,25 @@ def _open_and_run_all(page, lab, notebook: str, stem: str, timeout_s: float) -> 
             break
         except Exception:
             if attempt == 2:
-                page.screenshot(path=str(SHOTS / f"{stem}-ran.png"), full_page=True)
+                page.screenshot(path=str(shot), full_page=True)
                 raise
-    # Every code cell numbered ([1], [2], ...): the whole notebook ran.
+    # Every code cell numbered ([1], [2], ...): the whole notebook ran; or a traceback and nothing running: it stopped.
+    failed = f"({_TRACEBACKS})(document).length && !p.some(e => /\\[\\*\\]/.test(e.textContent))"
     try:
         page.wait_for_function(
-            f"() => {{ const p = {_PROMPTS}; return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }}",
+            f"() => {{ const p = {_PROMPTS}; return p.length > 0 && "
+            f"(p.every(e => /\\[\\d+\\]/.test(e.textContent)) || {failed}); }}",
             timeout=timeout_s * 1000,
             polling=500,
         )
     finally:
-        page.screenshot(path=str(SHOTS / f"{stem}-ran.png"), full_page=True)
-    errors = page.locator(
-        '[data-mime-type="application/vnd.jupyter.stderr"]:has-text("Traceback"), '
-        '.jp-OutputArea-output:has-text("Traceback (most recent call last)")'
+        page.screenshot(path=str(shot), full_page=True)
+    errors = page.locator(_PANEL).first.evaluate(
+        f"panel => ({_TRACEBACKS})(panel).map(e => "
+        "`cell ${[...panel.querySelectorAll('.jp-Notebook .jp-Cell')].indexOf(e.closest('.jp-Cell'))}: "
+        "${e.textContent.slice(-1500)}`)"
     )
-    assert errors.count() == 0, f"a cell failed in the browser: {errors.first.inner_text()[:800]}"
+    assert not errors, f"a cell failed in the browser, {errors[0]}"
 
 
 def _move_first_slider(page, stem: str, scope: str = _PANEL) -> dict:
@@ -290,11 +308,11 @@ def _write_fixture(path: str, cells: list) -> None:
 @pytest.mark.skipif(not (REPO / COURSE_NOTEBOOK).exists(), reason=f"{COURSE_NOTEBOOK} is not in this checkout")
 def test_course_notebook_slider_changes_the_figure_in_jupyterlab(lab, browser):
     """...and again in deck mode, once the deck has stepped to the slider's slide (presenting live)."""
-    committed = (REPO / COURSE_NOTEBOOK).read_bytes()
     seen = run_and_move_slider(browser, lab, COURSE_NOTEBOOK, "01_linear_autoencoder_pca", present=True)
     _check_moved(seen)
     _check_moved(seen["deck"])
-    assert (REPO / COURSE_NOTEBOOK).read_bytes() == committed, "the browser run must not save into the notebook"
+    # outputs, not bytes: the notebook may be edited (output-free) while the test runs
+    assert not _has_outputs(REPO / COURSE_NOTEBOOK), "the browser run must not save into the notebook"
 
 
 def test_live_figure_slider_changes_the_figure_in_jupyterlab(lab, browser):
@@ -303,6 +321,386 @@ def test_live_figure_slider_changes_the_figure_in_jupyterlab(lab, browser):
     seen = run_and_move_slider(browser, lab, FIXTURE_NOTEBOOK, "fixture_live_figure")
     _check_moved(seen)
     assert seen["after_value"] == "3"
+
+
+# --- every control of every course notebook, and the figures' widths with the file browser open -----------------
+# The lecture hall's screen: 1280×720 with JupyterLab's file browser open beside the notebook.
+HALL = {"width": 1280, "height": 720}
+# Fast mode runs a notebook in well under a minute on a quiet machine; CI boxes are not quiet (a crowded machine may
+# ask for more: BROWSER_RUN_ALL_S).
+RUN_ALL_S = float(os.environ.get("BROWSER_RUN_ALL_S", 600))
+REDRAW_S = 120  # one redraw (04 fits a new mixture when k moves); only a control that fails waits this long
+SHRUNK = 0.9  # a figure shown narrower than this fraction of its natural width is shrunk past reading
+_DRIVEN: dict[str, dict] = {}  # notebook stem -> what `_drive_every_control` saw, shared by the tests below
+
+# Tags every LiveFigure of the notebook on show (a VBox of a row of controls over an Output widget: the structure
+# lecturelib.controls.LiveFigure builds) with data-live-figure="i", and each of its controls with data-control="j";
+# returns the figures' cells and controls, and the controls found outside any LiveFigure.
+_TAG_LIVE_FIGURES = """panel => {
+  const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell')];
+  const child = (e, name) => [...e.children].find(c => c.classList.contains(name));
+  const figures = [...panel.querySelectorAll('.widget-vbox')]
+    .filter(v => child(v, 'widget-hbox') && child(v, 'widget-output'));
+  const found = figures.map((figure, i) => {
+    figure.dataset.liveFigure = i;
+    const controls = [...child(figure, 'widget-hbox').children];
+    controls.forEach((c, j) => { c.dataset.control = j; });
+    return {figure: i, cell: cells.indexOf(figure.closest('.jp-Cell')), controls: controls.length};
+  });
+  const stray = [...panel.querySelectorAll(
+    '.widget-slider, .widget-dropdown, .widget-toggle-buttons, .widget-checkbox, .widget-text, .jupyter-button')]
+    .filter(e => !e.closest('[data-live-figure]'))
+    .map(e => `cell ${cells.indexOf(e.closest('.jp-Cell'))}: ${e.className} ${e.textContent.trim().slice(0, 40)}`);
+  return {figures: found, stray};
+}"""
+
+# What a control shows: its kind, label, value, options, whether it is disabled.
+_CONTROL_STATE = """el => {
+  const label = (el.querySelector('.widget-label') || {textContent: ''}).textContent.trim();
+  if (el.classList.contains('widget-slider')) {
+    const handle = el.querySelector('.noUi-handle');
+    return {kind: 'slider', label, value: el.querySelector('.widget-readout').textContent.trim(), options: [],
+            disabled: el.querySelector('.noUi-target').hasAttribute('disabled'),
+            at_max: Number(handle.getAttribute('aria-valuenow')) >= Number(handle.getAttribute('aria-valuemax'))};
+  }
+  if (el.classList.contains('widget-dropdown')) {
+    const select = el.querySelector('select');
+    return {kind: 'menu', label, value: select.value, options: [...select.options].map(o => o.value),
+            disabled: select.disabled, at_max: false};
+  }
+  if (el.classList.contains('widget-toggle-buttons')) {
+    const buttons = [...el.querySelectorAll('button')];
+    const active = buttons.find(b => b.classList.contains('mod-active'));
+    return {kind: 'buttons', label, value: active ? active.textContent.trim() : null,
+            options: buttons.map(b => b.textContent.trim()), disabled: buttons.every(b => b.disabled), at_max: false};
+  }
+  return {kind: 'unknown', label, value: el.className, options: [], disabled: false, at_max: false};
+}"""
+
+# What the figure under the controls shows: a fingerprint of its image (the PNG's data URL) and any traceback.
+_FIGURE_STATE = f"""figure => {{
+  const output = [...figure.children].find(c => c.classList.contains('widget-output'));
+  const img = output.querySelector('img');
+  let hash = 0;
+  const src = img ? img.src : '';
+  for (let i = 0; i < src.length; i++) hash = (hash * 31 + src.charCodeAt(i)) | 0;
+  const errors = ({_TRACEBACKS})(output).map(e => e.textContent);
+  return {{image: img ? `${{src.length}}:${{hash}}` : null, error: errors.length ? errors.join('\\n') : null}};
+}}"""
+
+# Every image in the notebook's outputs, its cell scrolled into view: natural width (the PNG's own, or the width
+# its metadata asks for) and the width shown.
+_FIGURE_WIDTHS = """panel => {
+  const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell')];
+  return [...panel.querySelectorAll('.jp-Cell .jp-OutputArea img')].map(img => {
+    img.scrollIntoView({block: 'center'});
+    const natural = img.hasAttribute('width') ? Number(img.getAttribute('width')) : img.naturalWidth;
+    return {cell: cells.indexOf(img.closest('.jp-Cell')), natural, shown: img.getBoundingClientRect().width,
+            live: !!img.closest('[data-live-figure]')};
+  });
+}"""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:24] or "control"
+
+
+def _figure_state(figure) -> dict:
+    return figure.evaluate(_FIGURE_STATE)
+
+
+def _wait_for_redraw(page, figure, before: dict, timeout_s: float) -> dict:
+    """Wait until the figure's image differs from `before` or a traceback shows; return the last state seen."""
+    state, deadline = _figure_state(figure), time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if state["error"] or (state["image"] and state["image"] != before["image"]):
+            break
+        page.wait_for_timeout(250)
+        state = _figure_state(figure)
+    return state
+
+
+def _next_option(state: dict) -> str:
+    """The option after the current one, round the list: repeated moves visit every option."""
+    options = state["options"]
+    return options[(options.index(state["value"]) + 1) % len(options)]
+
+
+def _operate(page, control, state: dict) -> str:
+    """Move a control through the UI, the way a presenter would: a slider one step with the arrow keys (← at its
+    maximum), a menu to another entry, a toggle button to another option. Returns what was done."""
+    if state["kind"] == "slider":
+        key = "ArrowLeft" if state["at_max"] else "ArrowRight"
+        control.locator(".noUi-handle").first.focus()
+        page.keyboard.press(key)
+        return key
+    if state["kind"] == "menu":
+        other = _next_option(state)
+        control.locator("select").first.select_option(value=other)
+        return f"select {other!r}"
+    if state["kind"] == "buttons":
+        other = _next_option(state)
+        control.locator("button").nth(state["options"].index(other)).click()
+        return f"click {other!r}"
+    raise AssertionError(f"a control the test cannot drive: {state}")
+
+
+def _move_and_watch(page, figure, control, shots: Path, name: str, timeout_s: float) -> dict:
+    """Move one control, wait for the figure to redraw; screenshots of the figure before and after."""
+    output = figure.locator(":scope > .widget-output")
+    control.scroll_into_view_if_needed()
+    state, before = control.evaluate(_CONTROL_STATE), _figure_state(figure)
+    output.screenshot(path=str(shots / f"{name}-before.png"))
+    action = _operate(page, control, state)
+    after = _wait_for_redraw(page, figure, before, timeout_s)
+    output.screenshot(path=str(shots / f"{name}-after.png"))
+    moved = control.evaluate(_CONTROL_STATE)
+    return {
+        "label": state["label"],
+        "kind": state["kind"],
+        "action": action,
+        "value": [state["value"], moved["value"]],
+        "changed": bool(after["image"] and after["image"] != before["image"]),
+        "error": after["error"],
+    }
+
+
+def _check_stays_disabled(page, figure, control, state: dict) -> bool:
+    """A disabled control must not move: press its key (or pick another entry) and see value and figure stay."""
+    before = _figure_state(figure)
+    if state["kind"] == "slider":
+        control.locator(".noUi-handle").first.focus()
+        page.keyboard.press("ArrowLeft" if state["at_max"] else "ArrowRight")
+    elif state["kind"] == "buttons":
+        other = state["options"].index(_next_option(state))
+        control.locator("button").nth(other).click(force=True, timeout=5_000)
+    else:
+        assert control.locator("select").first.is_disabled()
+    page.wait_for_timeout(1_000)
+    return control.evaluate(_CONTROL_STATE)["value"] == state["value"] and _figure_state(figure) == before
+
+
+def _enable(page, figure, controls: list, target, shots: Path, name: str, timeout_s: float) -> list[dict]:
+    """Enable a disabled control by trying the other options of the figure's menus and buttons, as a presenter
+    would (04: k, the mixture's number of components, is live only while q is the mixture). Returns the moves."""
+    moves = []
+    for other in controls:
+        state = other.evaluate(_CONTROL_STATE)
+        if other is target or state["disabled"] or state["kind"] not in ("menu", "buttons"):
+            continue
+        for _ in state["options"][1:]:
+            moves.append(_move_and_watch(page, figure, other, shots, f"{name}-enable{len(moves)}", timeout_s))
+            if not target.evaluate(_CONTROL_STATE)["disabled"]:
+                return moves
+    return moves
+
+
+def _drive_every_control(page, panel, figures: list[dict], shots: Path, timeout_s: float = REDRAW_S) -> list[dict]:
+    """Move every control of every LiveFigure (as tagged by _TAG_LIVE_FIGURES) once; one record per move."""
+    moves = []
+    for found in figures:
+        figure = panel.locator(f'[data-live-figure="{found["figure"]}"]')
+        controls = [figure.locator(f'[data-control="{j}"]') for j in range(found["controls"])]
+        where = {"figure": found["figure"], "cell": found["cell"]}
+        for j, control in enumerate(controls):
+            state = control.evaluate(_CONTROL_STATE)
+            name = f"cell{found['cell']:02d}-{j}-{_slug(state['label'])}"
+            if state["disabled"]:
+                stays = _check_stays_disabled(page, figure, control, state)
+                enabling = _enable(page, figure, controls, control, shots, name, timeout_s)
+                moves += [{**where, **move, "enables": state["label"]} for move in enabling]
+                if not stays or control.evaluate(_CONTROL_STATE)["disabled"]:
+                    error = "it moved while disabled" if not stays else "no other control of its figure enables it"
+                    value = [state["value"], control.evaluate(_CONTROL_STATE)["value"]]
+                    moves.append(
+                        {**where, **state, "action": "enable", "value": value, "changed": False, "error": error}
+                    )
+                    continue
+            moves.append({**where, **_move_and_watch(page, figure, control, shots, name, timeout_s)})
+    return moves
+
+
+def _shut_down_kernel(lab, notebook: str) -> None:
+    """Shut the notebook's kernel down (its session), so that the next notebook has the CPU and memory to itself."""
+    base, token, _ = lab
+    headers = {"Authorization": f"token {token}"}
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/api/sessions", headers=headers), timeout=30) as r:
+        sessions = json.load(r)
+    for session in sessions:
+        if session.get("path") == notebook:
+            request = urllib.request.Request(f"{base}/api/sessions/{session['id']}", method="DELETE", headers=headers)
+            urllib.request.urlopen(request, timeout=60).close()
+
+
+def _show_file_browser(page) -> None:
+    """Open the left sidebar's file browser, as a student has it, if it is not open already."""
+    if not page.locator(".jp-FileBrowser").first.is_visible():
+        page.locator('.jp-SideBar.jp-mod-left [data-id="filebrowser"]').first.click()
+    page.locator(".jp-FileBrowser").first.wait_for(state="visible", timeout=10_000)
+
+
+def _drive_notebook(browser, lab, path: Path) -> dict:
+    """Open a copy of a course notebook (in build/browser/notebooks/: the lab never touches the committed file) at
+    1280×720 with the file browser open, run all its cells in fast mode, measure every figure's width, then move
+    every control of every LiveFigure. Screenshots and a report.json in build/browser/<notebook>/. Done once per
+    notebook for the tests below."""
+    if path.stem in _DRIVEN:
+        return _DRIVEN[path.stem]
+    shots = SHOTS / path.stem
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    committed = path.read_bytes()
+    copy = COPIES / path.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(committed)
+    notebook = copy.relative_to(REPO).as_posix()
+    seen = _DRIVEN[path.stem] = {"error": None, "figures": [], "stray": [], "widths": [], "moves": []}
+    started = time.monotonic()
+    page = browser.new_page(viewport=HALL)
+    try:
+        _open_and_run_all(page, lab, notebook, f"drive-{path.stem}", RUN_ALL_S, shot=shots / "ran.png")
+        seen["ran_s"] = round(time.monotonic() - started, 1)
+        _show_file_browser(page)
+        panel = page.locator(_PANEL).first
+        tagged = panel.evaluate(_TAG_LIVE_FIGURES)
+        seen["figures"], seen["stray"] = tagged["figures"], tagged["stray"]
+        seen["widths"] = panel.evaluate(_FIGURE_WIDTHS)
+        page.screenshot(path=str(shots / "hall.png"))
+        moves = _drive_every_control(page, panel, tagged["figures"], shots)
+        seen["moves"] = [{"notebook": path.stem, **move} for move in moves]
+    except Exception as error:  # reported by each test that needs this run
+        seen["error"] = f"{type(error).__name__}: {error}"
+        page.screenshot(path=str(shots / "failed.png"), full_page=True)
+    finally:
+        page.close()
+        _shut_down_kernel(lab, notebook)
+        seen["total_s"] = round(time.monotonic() - started, 1)
+        seen["saved"] = copy.read_bytes() != committed or _has_outputs(path)
+        (shots / "report.json").write_text(json.dumps(seen, indent=1, ensure_ascii=False))
+    return seen
+
+
+def _has_outputs(path: Path) -> bool:
+    """Whether a notebook holds outputs or execution counts (the course's are committed without)."""
+    nb = nbformat.read(path, as_version=4)
+    return any(cell.get("outputs") or cell.get("execution_count") for cell in nb.cells if cell.cell_type == "code")
+
+
+def _live_figure_calls(path: Path) -> int:
+    """How many LiveFigures the notebook's code builds (uncommented `LiveFigure(` calls)."""
+    nb = nbformat.read(path, as_version=4)
+    lines = [line for cell in nb.cells if cell.cell_type == "code" for line in cell.source.splitlines()]
+    return sum(len(re.findall(r"\bLiveFigure\(", line.split("#")[0])) for line in lines)
+
+
+def _describe(move: dict) -> str:
+    what = f"{move['notebook']} cell {move['cell']}, control {move['label']!r} ({move['kind']}, {move['action']}, "
+    what += f"{move['value'][0]} -> {move['value'][1]})"
+    if move["error"]:
+        return f"{what}: {move['error'].strip()[-600:]}"
+    return f"{what}: the figure did not change"
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_every_control_redraws_its_figure(lab, browser, path):
+    """Every control of every LiveFigure moved through the UI redraws its figure, without a traceback; a disabled
+    control does not move until the control it depends on enables it."""
+    seen = _drive_notebook(browser, lab, path)
+    assert not seen["saved"], f"JupyterLab saved {path.name} (or its copy): the course notebooks stay output-free"
+    assert seen["error"] is None, f"{path.stem}: {seen['error']}"
+    calls = _live_figure_calls(path)
+    assert len(seen["figures"]) == calls, (
+        f"{path.stem}: the code builds {calls} LiveFigures, the browser shows {len(seen['figures'])} live ones "
+        "(a widget that did not render shows only its static image)"
+    )
+    assert not seen["stray"], f"{path.stem}: controls outside a LiveFigure, not driven: {seen['stray']}"
+    failed = [m for m in seen["moves"] if m["error"] or not m["changed"]]
+    assert not failed, "\n".join(map(_describe, failed))
+    moved = {(m["figure"], m["label"]) for m in seen["moves"] if "enables" not in m}
+    assert len(moved) == sum(f["controls"] for f in seen["figures"]), f"{path.stem}: not every control was moved"
+
+
+def _shrunk(seen: dict) -> list[dict]:
+    return [w for w in seen["widths"] if w["shown"] < SHRUNK * w["natural"]]
+
+
+# Figures shown below 90 % of their natural width, measured on 2026-11-26 (the output area is 848 px wide at 1280×720
+# with the file browser open; cell = index in the notebook's cells). Drop an entry once its notebook is fixed.
+SHRUNK_NOW = {
+    "03_denoising_autoencoders": "cell 25 shown at 848 of 1211 px (70 %): its legend sits outside the axes",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(reason=SHRUNK_NOW[p.stem], strict=False)) if p.stem in SHRUNK_NOW else p
+        for p in COURSE
+    ],
+    ids=[p.stem for p in COURSE],
+)
+def test_no_figure_is_shrunk_with_the_file_browser_open(lab, browser, path):
+    """At 1280×720 with the file browser open, every figure is shown at ≥ 90 % of its natural width (JupyterLab
+    scales an image down to the output area's width: a shrunk figure's text is smaller than the figure asked)."""
+    seen = _drive_notebook(browser, lab, path)
+    assert seen["error"] is None, f"{path.stem}: {seen['error']}"
+    assert seen["widths"], f"{path.stem}: no figure found"
+    shrunk = [f"cell {w['cell']}: {w['shown']:.0f} of {w['natural']} px" for w in _shrunk(seen)]
+    assert not shrunk, f"{path.stem}: figures shrunk below {SHRUNK:.0%} with the file browser open: {shrunk}"
+
+
+DRIVER_FIXTURE = "build/browser/fixture_driver.ipynb"
+
+
+def test_the_driver_reports_a_control_that_raises_or_does_nothing(lab, browser):
+    """The check above can fail: on a fixture notebook, a control whose redraw raises is reported with the
+    LiveFigure's traceback, a control that changes nothing is reported as such, and a control greyed out by
+    enable_when is found not to move, then enabled through the control it depends on and moved."""
+    bar = (
+        "import matplotlib.pyplot as plt\n"
+        "from lecturelib import controls\n\n"
+        "def bar(height, colour='black'):\n"
+        "    fig, ax = plt.subplots(figsize=(3, 2))\n"
+        "    ax.bar([0], [height], color=colour)\n"
+        "    ax.set(ylim=(0, 10), title='a bar', ylabel='height')\n"
+        "    return fig\n\n"
+        "def breaks_at_3(n):\n"
+        "    if n == 3:\n"
+        "        raise ValueError('n = 3 breaks the figure')\n"
+        "    return bar(n)\n\n"
+        "controls.LiveFigure(breaks_at_3, n=controls.choice_slider('n', [1, 3, 5], value=1))"
+    )
+    greyed = (
+        "q = controls.buttons('q', ['grey', 'black'], value='black')\n"
+        "k = controls.slider('k (black only)', 1, 9, value=2)\n"
+        "controls.enable_when(k, q, lambda q: q == 'black')\n"
+        "unused = controls.menu('unused', ['a', 'b'])\n"
+        "controls.LiveFigure(lambda q, k, unused: bar(k, q), q=q, k=k, unused=unused)"
+    )
+    _write_fixture(DRIVER_FIXTURE, [new_code_cell(bar), new_code_cell(greyed)])
+    shots = SHOTS / "fixture_driver"
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    page = browser.new_page(viewport=HALL)
+    try:
+        _open_and_run_all(page, lab, DRIVER_FIXTURE, "fixture_driver", 180, shot=shots / "ran.png")
+        panel = page.locator(_PANEL).first
+        tagged = panel.evaluate(_TAG_LIVE_FIGURES)
+        assert [(f["cell"], f["controls"]) for f in tagged["figures"]] == [(0, 1), (1, 3)] and not tagged["stray"]
+        moves = _drive_every_control(page, panel, tagged["figures"], shots, timeout_s=10)
+    finally:
+        page.close()
+        _shut_down_kernel(lab, DRIVER_FIXTURE)
+    seen = [(m["label"], m["value"], m["changed"], bool(m["error"]), m.get("enables")) for m in moves]
+    assert seen == [
+        ("n", ["1", "3"], False, True, None),  # its redraw raised
+        ("q", ["black", "grey"], True, False, None),  # greys k out
+        ("q", ["grey", "black"], True, False, "k (black only)"),  # k was found not to move, then enabled
+        ("k (black only)", ["2", "3"], True, False, None),
+        ("unused", ["a", "b"], False, False, None),  # draws the same figure
+    ], seen
+    assert "n = 3 breaks the figure" in moves[0]["error"]
+    assert "did not change" in _describe({"notebook": "fixture", **moves[-1]})
 
 
 # --- presenting live: jupyterlab-slideshow's deck mode ----------------------------------------------------------
