@@ -180,7 +180,7 @@ def test_checkers_leave_the_notebooks_random_stream_alone():
     "question, name, truth, wrong",
     [
         (ex.baseline_question, "predict_baseline", "b", "a"),
-        (ex.growth_question, "predict_growth", "c", "b"),
+        (ex.growth_question, "predict_growth", "b", "c"),
     ],
 )
 def test_questions_compare_the_prediction_with_the_measurement(question, name, truth, wrong, capsys):
@@ -193,6 +193,6 @@ def test_questions_compare_the_prediction_with_the_measurement(question, name, t
     assert "○ not done yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("slope, answer", [(0.1, "a"), (1.0, "b"), (2.2, "c")])
-def test_growth_answer_reads_the_slope(slope, answer):
-    assert ex.growth_answer(slope) == answer
+@pytest.mark.parametrize("factor, answer", [(1.3, "a"), (2.5, "b"), (16.0, "b"), (30.0, "b"), (256.0, "c")])
+def test_growth_answer_reads_the_growth_factor(factor, answer):
+    assert ex.growth_answer(factor) == answer

@@ -4,7 +4,7 @@
 5.2 elbo: the closed-form ELBO of the linear-Gaussian model, E_q[log p(x|z)] - KL(q || p(z)).
 5.3 score_function_gradient: the score-function (REINFORCE) estimate of ∇_phi E_q[f(z)], with a baseline.
 5.4 (question) does a baseline make the score function as precise as the reparameterization gradient?
-5.5 (question) how the variance ratio score function / reparameterization grows with the latent dimension d.
+5.5 (question) how the variance ratio score function (with a baseline) / reparameterization grows with d.
 
 Each checker runs the student's function on small float64 cases against an independent reference (torch.distributions'
 KL and log-densities, the identity log p(x) = ELBO + KL(q || p(z|x)), autograd of torch.distributions' log q), with a
@@ -399,15 +399,15 @@ baseline_question = Question(
 
 growth_question = Question(
     "5.5",
-    "how does the variance ratio score function / reparameterization grow with d?",
+    "how does the variance ratio score function (with a baseline) / reparameterization grow from d = 2 to 32?",
     choices={
-        "a": "it stays about the same (log-log slope near 0)",
-        "b": "in proportion to d (log-log slope near 1)",
-        "c": "faster, about like d² (log-log slope near 2 or more)",
+        "a": "less than 2-fold: about the same",
+        "b": "2- to 30-fold: roughly in proportion to d, or slower",
+        "c": "more than 30-fold: faster than d (like d² it would be 256-fold)",
     },
 )
 
 
-def growth_answer(slope: float) -> str:
-    """The choice of question 5.5 that a measured log-log slope of the variance ratio against d supports."""
-    return "a" if slope < 0.5 else "b" if slope < 1.5 else "c"
+def growth_answer(factor: float) -> str:
+    """The choice of question 5.5 that a measured growth factor of the variance ratio, d = 2 to d = 32, supports."""
+    return "a" if factor < 2 else "b" if factor <= 30 else "c"
