@@ -28,7 +28,7 @@ LECTURE_THRESHOLD = {
     "mean PSNR gain of h(x̃) over x̃, dB": 0.0,
     "smallest PSNR gain": 0.0,
     "mid-grey share of h(x̃) / of h(x)": 1.0,
-    "share of occluded digits where h(x̃) is nearer the candidates' mean than any candidate": 0.5,
+    "share of occluded digits where h(x̃) is nearer the candidates' mean than the hidden digit x": 0.5,
     # 04: the classifier is a good judge (chance is 0.1); Gaussian samples are worse than reconstructions
     "quality classifier test accuracy": 0.1,
     "fd(diagonal Gaussian samples) / fd(reconstructions)": 1.0,
