@@ -156,7 +156,7 @@ def test_vae_loss_accepts_the_notebook_solution_and_the_library(capsys):
     assert capsys.readouterr().out.count("✓ correct") == 2
 
 
-RETURN = 'return {"loss": (recon_nll + kl).mean(), "recon_nll": recon_nll.mean(), "kl": kl.mean()}'
+RETURN = 'return {"loss": (recon_nll + kl).mean(), "recon_nll": recon_nll.mean(),\n            "kl": kl.mean()}'
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,7 @@ RETURN = 'return {"loss": (recon_nll + kl).mean(), "recon_nll": recon_nll.mean()
             "the KL enters −ELBO with a + sign",
         ),
         ([("kl = 0.5 * (", "kl = -0.5 * (")], "'kl' is negative"),
-        ([('reduction="none").flatten(1).sum(1)', 'reduction="none").flatten(1).mean(1)')], "per pixel"),
+        ([("recon_nll = bce.flatten(1).sum(1)", "recon_nll = bce.flatten(1).mean(1)")], "per pixel"),
         (
             [(RETURN, 'return {"loss": (recon_nll + kl).sum(), "recon_nll": recon_nll.sum(), "kl": kl.sum()}')],
             "summed over the batch",
