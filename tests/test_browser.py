@@ -635,9 +635,7 @@ def _shrunk(seen: dict) -> list[dict]:
 # Figures shown below 90 % of their natural width, measured on 2026-11-26 on the committed notebooks (the output area
 # is 848 px wide at 1280×720 with the file browser open; cell = index in the notebook's cells). Drop an entry once its
 # notebook is fixed (an XPASS says so).
-SHRUNK_NOW = {
-    "07_applications": "cell 40, the anomaly LiveFigure (10 in wide), shown at 844 of 1011 px (83 %)",
-}
+SHRUNK_NOW: dict[str, str] = {}  # 07's anomaly figure (83 % at 10 in) fits since it is 8 in wide: XPASS in CI
 
 
 @pytest.mark.parametrize(
