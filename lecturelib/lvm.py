@@ -269,41 +269,6 @@ def mean_field_optimum(model: LinearGaussian, x: torch.Tensor) -> tuple[torch.Te
     return mean, -0.5 * torch.log(torch.diagonal(model.posterior_precision()))
 
 
-def _per_sample_params(m: torch.Tensor, log_s: torch.Tensor, repeats: int, n: int):
-    """One copy of (m, log s) per sample, (repeats, n, d) each, so one backward gives every per-sample gradient."""
-    shape = (repeats, n, m.shape[-1])
-    return (
-        m.detach().expand(shape).clone().requires_grad_(True),
-        log_s.detach().expand(shape).clone().requires_grad_(True),
-    )
-
-
-def score_function_gradient(
-    model: LinearGaussian,
-    x: torch.Tensor,
-    m: torch.Tensor,
-    log_s: torch.Tensor,
-    n: int,
-    repeats: int = 1,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The score-function (REINFORCE) estimate of ∇_phi ELBO with n samples, `repeats` independent times.
-
-    ∇_phi E_q[f(z)] = E_q[f(z) ∇_phi log q_phi(z)] with f = log p_theta(x, z) - log q_phi(z) (the extra term
-    E_q[∇_phi f] = -E_q[∇_phi log q_phi] is zero). x (p,), m, log_s (d,) -> grads wrt m and log s, (repeats, d) each.
-    """
-    x, m, log_s = _check_q(model, x, m, log_s)
-    n, repeats = _positive_int(n, "n"), _positive_int(repeats, "repeats")
-    m_i, log_s_i = _per_sample_params(m, log_s, repeats, n)
-    with torch.no_grad():  # z is a sample: no gradient flows through it
-        z = m_i + torch.exp(log_s_i) * torch.randn(m_i.shape, generator=generator, dtype=m.dtype, device=m.device)
-        f = model.log_joint(x, z) - log_q(z, m_i, log_s_i)
-    with torch.enable_grad():
-        # surrogate whose gradient is f(z) ∇_phi log q_phi(z)
-        (f * log_q(z, m_i, log_s_i)).sum().backward()
-    return m_i.grad.mean(1), log_s_i.grad.mean(1)
-
-
 def reparameterized_gradient(
     model: LinearGaussian,
     x: torch.Tensor,
@@ -315,13 +280,17 @@ def reparameterized_gradient(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reparameterized estimate of ∇_phi ELBO with n samples, `repeats` independent times.
 
-    z = m + s ⊙ ε, ε ~ N(0, I), so ∇_phi E_q[f(z)] = E_ε[∇_phi f(m + s ⊙ ε)].
+    z = m + s ⊙ ε, ε ~ N(0, I), so ∇_phi E_q[f(z)] = E_ε[∇_phi f(m + s ⊙ ε)] with f = log p_theta(x, z) - log q_phi(z).
+    (The score-function estimate it is compared with in notebook 05 is the student's own, exercise 5.3.)
     x (p,), m, log_s (d,) -> grads wrt m and log s, (repeats, d) each.
     """
     x, m, log_s = _check_q(model, x, m, log_s)
     n, repeats = _positive_int(n, "n"), _positive_int(repeats, "repeats")
-    m_i, log_s_i = _per_sample_params(m, log_s, repeats, n)
-    eps = torch.randn(m_i.shape, generator=generator, dtype=m.dtype, device=m.device)
+    # one copy of (m, log s) per sample, (repeats, n, d) each, so that one backward gives every per-sample gradient
+    shape = (repeats, n, m.shape[-1])
+    m_i = m.detach().expand(shape).clone().requires_grad_(True)
+    log_s_i = log_s.detach().expand(shape).clone().requires_grad_(True)
+    eps = torch.randn(shape, generator=generator, dtype=m.dtype, device=m.device)
     with torch.enable_grad():
         # z = g(phi, ε) = m + s ⊙ ε
         z = m_i + torch.exp(log_s_i) * eps
