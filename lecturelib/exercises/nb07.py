@@ -2,7 +2,7 @@
 
 7.1 beta_for_rate: the β whose rate is a target, interpolated in log β from the measured β-VAE sweep.
 7.2 transfer: conditional-VAE style transfer: encode x with its own label, decode the same z with another.
-7.3 (question) with room to spare in z (d = 20), which label does the classifier read in the transferred digits?
+7.3 (question) with room to spare in z (d = 20), does the classifier still read the new label in the transfers?
 7.4 anomaly_score: s(x) = -ELBO(x), one value per image, averaged over a few ε.
 7.5 (question) which kind of anomaly is hardest to tell from real digits?
 
@@ -191,9 +191,8 @@ question_transfer_d20 = Question(
     "7.3",
     "transfer with a roomy code (d = 20)",
     choices={
-        "a": "mostly the new label y_to, as with d = 2",
-        "b": "mostly the source label y_from",
-        "c": "mostly neither: other digits",
+        "a": "about as often as with d = 2 (within 10 percentage points): the label y decides the class",
+        "b": "clearly less often: with room in z, the source digit's class travels in z and overrides y",
     },
 )
 
