@@ -209,9 +209,9 @@ def iwae_bound_in_chunks(model, x: torch.Tensor, k: int, max_samples: int = 4000
 
     At most `max_samples` decoded samples (examples x k) are held at once, so that k = 1000 or more on the
     10,000 test digits fits in memory. The default keeps a chunk's logits (4,000 x 784 floats, 12.5 MB) in the
-    processor's cache: on a 2-core CPU it ran 1.8x faster than chunks of 50,000 (docs/benchmarks.md). Runs without
-    gradients. On binary x (a normalised Bernoulli decoder),
-    -L_k estimates -log p(x) from above: the negative log-likelihood "by importance sampling" (Burda et al. 2016).
+    processor's cache: on a 2-core CPU it ran 1.7x faster than chunks of 50,000 (docs/benchmarks.md).
+    Runs without gradients. On binary x (a normalised Bernoulli decoder), -L_k estimates -log p(x) from above:
+    the negative log-likelihood "by importance sampling" (Burda et al. 2016).
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an int >= 1, got {k!r}")

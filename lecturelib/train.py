@@ -48,8 +48,8 @@ RETRAIN_ENV = "LECTURELIB_RETRAIN"
 # docs/benchmarks.md).
 FAST_BATCH_SIZE = 512
 FAST_LR = 6e-3
-# mnist_vae's longer budget (60 epochs) takes a higher peak: NLL 91.5 nats instead of 92.0 at 6e-3, for the same
-# time (one H200, full MNIST, docs/benchmarks.md)
+# mnist_vae's longer budget (60 epochs) takes a higher peak: NLL 91.5 nats instead of 92.0 at 6e-3 in the same
+# time (swept on one H200, full MNIST; 91.65 on the 2-core CPU; docs/benchmarks.md)
 VAE_LR = 1e-2
 LossFn = Callable[[nn.Module, object], dict]
 
