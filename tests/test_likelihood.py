@@ -142,6 +142,19 @@ def test_in_chunks_holds_at_most_max_samples_decoded_codes_and_no_graph():
     assert max(sizes) <= 30 and sum(sizes) == 70
 
 
+def test_in_chunks_applies_the_bound_it_is_given_chunk_by_chunk_in_order():
+    calls = []
+
+    def bound(model, x, k):  # each example's "bound" is its index, read back from its first pixel
+        calls.append((len(x), k))
+        return x.flatten(1)[:, 0]
+
+    x = torch.arange(10.0).view(10, 1, 1, 1).expand(10, 1, 28, 28)
+    got = objectives.iwae_bound_in_chunks(Recording(), x, k=7, max_samples=30, bound=bound)
+    torch.testing.assert_close(got, torch.arange(10.0))
+    assert calls == [(4, 7), (4, 7), (2, 7)]
+
+
 @pytest.mark.parametrize("k, max_samples", [(0, 100), (2.0, 100), (10, 0), (10, True)])
 def test_in_chunks_refuses_bad_arguments(k, max_samples):
     with pytest.raises(ValueError, match="k must be|max_samples must be"):
