@@ -39,7 +39,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import render
+from course import decks
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -797,9 +797,9 @@ def offline_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
     for path in COURSE:
         nb = nbformat.read(path, as_version=4)
-        render.export_slides(nb, out / f"{path.stem}.slides.html")
+        decks.export_slides(nb, out / f"{path.stem}.slides.html")
         if path == COURSE[0]:
-            render.export_html(nb, out / f"{path.stem}.html")
+            decks.export_html(nb, out / f"{path.stem}.html")
     return out
 
 

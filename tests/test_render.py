@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import render
+from course import decks, render
 
 slow = pytest.mark.slow
 
@@ -142,16 +142,16 @@ def test_static_copy_keeps_the_png_fallback_and_drops_widget_views():
         nbformat.v4.new_output(
             "display_data",
             data={
-                render.WIDGET_VIEW: {"model_id": "x", "version_major": 2, "version_minor": 0},
+                decks.WIDGET_VIEW: {"model_id": "x", "version_major": 2, "version_minor": 0},
                 "image/png": "iVBORw0KGgo=",
                 "text/plain": "VBox()",
             },
         )
     ]
     nb.cells.append(cell)
-    static = render.static_copy(nb)
+    static = decks.static_copy(nb)
     assert set(static.cells[0].outputs[0].data) == {"image/png", "text/plain"}
-    assert "widgets" not in static.metadata and render.WIDGET_VIEW in nb.cells[0].outputs[0].data
+    assert "widgets" not in static.metadata and decks.WIDGET_VIEW in nb.cells[0].outputs[0].data
 
 
 def test_unknown_command_prints_usage():
@@ -185,7 +185,7 @@ def test_notebook_is_committed_clean_with_slideshow_metadata(path):
 def test_notebook_builds_a_slide_deck(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
     deck = tmp_path / "deck.slides.html"
-    render.export_slides(nb, deck)
+    decks.export_slides(nb, deck)
     html = deck.read_text(encoding="utf-8")
     slides = sum(c.metadata["slideshow"]["slide_type"] == "slide" for c in nb.cells)
     assert html.count("<section") >= slides >= 2, "a deck needs a title slide and at least one section"
@@ -194,8 +194,8 @@ def test_notebook_builds_a_slide_deck(path, tmp_path):
 @slow
 def test_decks_can_load_reveal_from_a_local_copy(tmp_path):
     nb = nbformat.read(write_notebook(tmp_path / "01_deck.ipynb", "1 + 1"), as_version=4)
-    render.export_slides(nb, tmp_path / "default.html")
-    render.export_slides(nb, tmp_path / "local.html", reveal_url="reveal.js")
+    decks.export_slides(nb, tmp_path / "default.html")
+    decks.export_slides(nb, tmp_path / "local.html", reveal_url="reveal.js")
     default = (tmp_path / "default.html").read_text(encoding="utf-8")
     assert 'href="_static/reveal.js/dist/reveal.css"' in default and "unpkg.com" not in default
     local = (tmp_path / "local.html").read_text(encoding="utf-8")

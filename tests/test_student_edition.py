@@ -7,20 +7,20 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import render
+from course import render, student
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
 
 
 def test_strip_solutions_stubs_code_at_the_marker_indentation():
     source = 'def f(x):\n    """doc"""\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n'
-    assert render.strip_solutions(source, "code") == (
+    assert student.strip_solutions(source, "code") == (
         'def f(x):\n    """doc"""\n    # YOUR CODE HERE\n    raise NotImplementedError()'
     )
 
 
 def test_strip_solutions_in_markdown_leaves_an_answer_stub():
-    assert render.strip_solutions("Why?\n\n### BEGIN SOLUTION\nBecause.", "markdown") == "Why?\n\nYOUR ANSWER HERE"
+    assert student.strip_solutions("Why?\n\n### BEGIN SOLUTION\nBecause.", "markdown") == "Why?\n\nYOUR ANSWER HERE"
 
 
 @pytest.mark.parametrize(
@@ -33,15 +33,15 @@ def test_strip_solutions_in_markdown_leaves_an_answer_stub():
 )
 def test_unbalanced_markers_are_refused(source):
     with pytest.raises(ValueError, match="SOLUTION"):
-        render.strip_solutions(source, "code")
+        student.strip_solutions(source, "code")
 
 
 def _solution_lines(source: str) -> list[str]:
     lines, inside = [], False
     for line in source.splitlines():
-        if line.strip() == render.SOLUTION_BEGIN:
+        if line.strip() == student.SOLUTION_BEGIN:
             inside = True
-        elif line.strip() == render.SOLUTION_END:
+        elif line.strip() == student.SOLUTION_END:
             inside = False
         elif inside and line.strip():
             lines.append(line.strip())
@@ -53,14 +53,14 @@ def test_no_solution_line_leaks_into_the_student_edition(path):
     nb = nbformat.read(path, as_version=4)
     solutions = [line for cell in nb.cells for line in _solution_lines(cell.source)]
     assert solutions, f"{path.name} has no exercise"
-    outside = {line.strip() for cell in render.student_edition(nb).cells for line in cell.source.splitlines()}
+    outside = {line.strip() for cell in student.student_edition(nb).cells for line in cell.source.splitlines()}
     # a line that also stands outside every solution in the instructor edition (say `return z`) is not a leak
     instructor_outside = {
-        line.strip() for cell in nb.cells for line in render.strip_solutions(cell.source, cell.cell_type).splitlines()
+        line.strip() for cell in nb.cells for line in student.strip_solutions(cell.source, cell.cell_type).splitlines()
     }
     leaked = [line for line in solutions if line in outside and line not in instructor_outside]
     assert not leaked
-    assert all(render.SOLUTION_BEGIN not in cell.source for cell in render.student_edition(nb).cells)
+    assert all(student.SOLUTION_BEGIN not in cell.source for cell in student.student_edition(nb).cells)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name[:2] for p in NOTEBOOKS])
@@ -70,7 +70,7 @@ def test_solution_cells_carry_nbgrader_metadata(path):
     ids = []
     for cell in cells:
         meta = cell.get("metadata", {}).get("nbgrader")
-        if render.SOLUTION_BEGIN in "".join(cell["source"]):
+        if student.SOLUTION_BEGIN in "".join(cell["source"]):
             assert meta and meta.get("solution") is True and meta.get("grade_id"), cell["source"][:3]
         if meta:
             assert re.fullmatch(r"[a-z0-9_-]+", meta["grade_id"]) and meta.get("schema_version") == 3
@@ -79,7 +79,7 @@ def test_solution_cells_carry_nbgrader_metadata(path):
 
 
 def test_course_has_at_least_two_exercises_per_notebook_and_sixteen_in_all():
-    counts = {p.name[:2]: p.read_text().count(render.SOLUTION_BEGIN) for p in NOTEBOOKS}
+    counts = {p.name[:2]: p.read_text().count(student.SOLUTION_BEGIN) for p in NOTEBOOKS}
     assert min(counts.values()) >= 2 and sum(counts.values()) >= 16, counts
 
 
@@ -94,4 +94,4 @@ def test_student_edition_runs_end_to_end_with_every_exercise_not_done(tmp_path):
         assert r.exercises and set(r.exercises.values()) == {"not done"}, (r.notebook, r.exercises)
     handouts = sorted(tmp_path.glob("*.ipynb"))
     assert [p.name for p in handouts] == [p.name for p in NOTEBOOKS]
-    assert all(render.SOLUTION_BEGIN not in p.read_text() for p in handouts)
+    assert all(student.SOLUTION_BEGIN not in p.read_text() for p in handouts)
