@@ -229,6 +229,21 @@ def score(
     return {"confidence": float(confidence), "fd": frechet_distance_gaussians(*gaussian_stats(feats), *ref_stats)}
 
 
+REFERENCE_SEED = 20_240_611  # the one fixed draw of "real digits" that every notebook scores against
+
+
+def real_sample(images: torch.Tensor, n: int) -> torch.Tensor:
+    """A fixed random subset of n of `images` (N, 1, 28, 28): the same digits in every notebook and every run.
+
+    MNIST's test file is not shuffled (its first digits come from one group of writers), so `x_test[:n]` would set a
+    different "real digits" floor in each notebook; a draw with its own seeded generator does not.
+    """
+    if not 2 <= n <= len(images):
+        raise ValueError(f"n must be between 2 and len(images) = {len(images)}, got {n}")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(REFERENCE_SEED))
+    return images[order[:n].to(images.device)]
+
+
 def check_quality_images(x, name: str = "images") -> None:
     """Raise TypeError/ValueError unless x is a float tensor (N, 1, 28, 28), N >= 2, with finite values in [0, 1]."""
     check_images(x, name)

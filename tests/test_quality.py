@@ -161,3 +161,14 @@ def test_classifier_learns_digits_from_a_tiny_budget_without_touching_the_caller
     assert net.test_accuracy == pytest.approx(quality.accuracy(net, xt, yt), abs=1e-6)
     assert net.test_accuracy > 0.4  # chance is 0.1
     assert list(tmp_path.glob("test-classifier-*.pt"))
+
+
+def test_real_sample_is_one_fixed_random_subset_whatever_the_global_seed():
+    images = torch.arange(50.0).view(50, 1, 1, 1).expand(50, 1, 28, 28) / 50
+    torch.manual_seed(1)
+    first = quality.real_sample(images, 10)
+    torch.manual_seed(2)
+    again = quality.real_sample(images, 10)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, images[:10]), "a subset of the file's order, not a random one"
+    assert len({float(v) for v in first[:, 0, 0, 0]}) == 10
