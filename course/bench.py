@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lecturelib import data, models, objectives, train
+from course import build_data
+from lecturelib import models, objectives, train
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # The course path's settings for the equal-wall-time run live in train (FAST_BATCH_SIZE, FAST_LR); notebook 06
@@ -139,8 +140,8 @@ def run_reference(
 # ---------------------------------------------------------------------------------------------------------------
 def load_images(root: Path, split: str, limit: int | None = None) -> torch.Tensor:
     """The images of <root>/MNIST/raw as load_mnist returns them: (N, 1, 28, 28) float32 in [0, 1]."""
-    images_file = data.IDX_FILES[split][0]
-    images = data.read_idx(Path(root) / "MNIST" / "raw" / images_file, data.IDX_ITEM_SHAPE["images"])
+    images_file = build_data.IDX_FILES[split][0]
+    images = build_data.read_idx(Path(root) / "MNIST" / "raw" / images_file, build_data.IDX_ITEM_SHAPE["images"])
     if limit is not None:
         images = images[:limit]
     # (N, 28, 28) uint8 -> (N, 1, 28, 28) float32 in [0, 1]
@@ -455,7 +456,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be a positive int, got {value}")
     if args.data_root is not None:
         raw = args.data_root / "MNIST" / "raw"
-        if not all((raw / name).exists() for names in data.IDX_FILES.values() for name in names):
+        if not all((raw / name).exists() for names in build_data.IDX_FILES.values() for name in names):
             p.error(
                 f"the MNIST IDX files are not under {raw}: write them with "
                 f"`python -m course data export {args.data_root}`, or leave --data-root out"
@@ -472,7 +473,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.data_root is not None:
             return _run(args)
         with tempfile.TemporaryDirectory(prefix="lecturelib-mnist-") as root:
-            data.write_idx(Path(root))  # the reference reads IDX files through torchvision, as its script does
+            build_data.write_idx(Path(root))  # the reference reads IDX files through torchvision, as its script does
             args.data_root = Path(root)
             return _run(args)
     finally:

@@ -19,17 +19,64 @@ from pathlib import Path
 
 import numpy as np
 
-from lecturelib.data import (
-    DATA_FILE,
-    IDX_FILES,
-    IDX_ITEM_SHAPE,
-    IDX_MD5,
-    DatasetError,
-    idx_bytes,
-    mnist_arrays,
-    read_idx,
-    write_idx,
-)
+from lecturelib.data import CLONE_FILE, DatasetError, mnist_arrays
+
+DATA_FILE = CLONE_FILE  # the repository's data/mnist.npz: what `build` writes and `check` verifies
+
+# --- the IDX codec: MNIST's official file format (course tooling; the notebooks read mnist.npz) -------------
+# The official release's four files (LeCun, Cortes & Burges), uncompressed, with their MD5 sums: the arrays in
+# data/mnist.npz are these files' contents, so write_idx reproduces them byte for byte.
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IDX_ITEM_SHAPE = {"images": (28, 28), "labels": ()}
+IDX_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+
+def read_idx(path: Path, image_size: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read one uncompressed IDX file (the MNIST format) into a uint8 array, checking its header.
+
+    image_size: the shape each item must have (e.g. (28, 28) for MNIST's images, () for its labels); a file whose
+    header declares other dimensions is refused, even when its byte count is the same.
+    """
+    raw = Path(path).read_bytes()
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise DatasetError(f"{path} is not an uint8 IDX file (bad magic number)")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = 4 + 4 * ndim + int(np.prod(dims))
+    if len(raw) != expected:
+        raise DatasetError(f"{path} has {len(raw)} bytes, expected {expected} for shape {dims}: truncated or corrupt")
+    if image_size is not None and tuple(dims[1:]) != tuple(image_size):
+        raise DatasetError(
+            f"{path} holds items of shape {tuple(dims[1:])}, expected {tuple(image_size)} "
+            f"(MNIST's images are 28 x 28, its labels scalars): not an MNIST file"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array: magic (0, 0, 8, ndim), big-endian dimensions, then the bytes."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_idx(folder: Path) -> Path:
+    """Write the official four IDX files into folder/MNIST/raw (as torchvision.datasets.MNIST reads them)."""
+    raw = Path(folder) / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    arrays = mnist_arrays()
+    for split, (images_file, labels_file) in IDX_FILES.items():
+        (raw / images_file).write_bytes(idx_bytes(arrays[f"{split}_images"]))
+        (raw / labels_file).write_bytes(idx_bytes(arrays[f"{split}_labels"]))
+    return raw
+
 
 CI_PER_CLASS = {"train": 1000, "test": 200}
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from course import bench
+from course import bench, build_data
 from lecturelib import data, models, objectives, train
 
 pytestmark = pytest.mark.slow  # runs the benchmark end to end on a tiny data set
@@ -33,7 +33,7 @@ def tiny_root(tmp_path_factory):
     for split, n in (("train", 256), ("test", 128)):
         arrays = data.mnist_arrays()
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        images_file, labels_file = data.IDX_FILES[split]
+        images_file, labels_file = build_data.IDX_FILES[split]
         _write_idx(raw / images_file, images[:n])
         _write_idx(raw / labels_file, labels[:n])
     return root
