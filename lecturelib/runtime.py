@@ -1,4 +1,5 @@
-"""Where and how a notebook runs: the device (CUDA, then Apple MPS, then CPU), seeding, and fast mode.
+"""Where and how a notebook runs: the device (CUDA, then Apple MPS, then CPU), seeding, fast mode, and the folder
+where trained models are cached.
 
 Fast mode (LECTURELIB_FAST=1) shrinks every notebook to CI size (the CI subset of MNIST, a few epochs); the default
 is the full, lecture-quality run on all of MNIST, which ships with the course.
@@ -8,12 +9,16 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
 FAST_ENV = "LECTURELIB_FAST"
 DEVICE_ENV = "LECTURELIB_DEVICE"
+CHECKPOINTS_ENV = "LECTURELIB_CHECKPOINTS"
+CLONE_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"  # git-ignored, in a clone
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
@@ -80,6 +85,35 @@ def by_mode(*, full, fast):
     return fast if fast_mode() else full
 
 
+def _in_a_clone() -> bool:
+    """True when this package is imported from a checkout of the course (not from an installed wheel)."""
+    root = CLONE_CHECKPOINTS.parent
+    return (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir()
+
+
+def _user_cache() -> Path:
+    """The per-user cache folder of this operating system (XDG on Linux, ~/Library/Caches, %LOCALAPPDATA%)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "lecturelib" / "checkpoints"
+
+
+def checkpoint_dir() -> Path:
+    """Where trained models are cached: $LECTURELIB_CHECKPOINTS if set; else the clone's checkpoints/ folder when
+    running from a writable clone; else a per-user cache folder (an installed package never writes into
+    site-packages, which a shared hub mounts read-only)."""
+    forced = os.environ.get(CHECKPOINTS_ENV, "").strip()
+    if forced:
+        return Path(forced).expanduser()
+    if _in_a_clone() and os.access(CLONE_CHECKPOINTS.parent, os.W_OK):
+        return CLONE_CHECKPOINTS
+    return _user_cache()
+
+
 def setup(seed: int = 0) -> torch.device:
     """A notebook's first line: seed everything, pick the device, and say both (and the mode) in one line."""
     seed_everything(seed)
@@ -90,4 +124,5 @@ def setup(seed: int = 0) -> torch.device:
         mode = f"full (all of MNIST; set {FAST_ENV}=1 for a CI-sized run)"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     print(f"lecturelib: device {name}, mode {mode}, seed {seed}, torch {torch.__version__}")
+    print(f"lecturelib: trained models are cached in {checkpoint_dir()} (set {CHECKPOINTS_ENV} to move them)")
     return device

@@ -69,3 +69,23 @@ def test_setup_names_the_data_of_each_mode(capsys, monkeypatch):
     monkeypatch.setenv("LECTURELIB_FAST", "1")
     runtime.setup(seed=0)
     assert "mode fast (CI-sized: the CI subset of MNIST" in capsys.readouterr().out
+
+
+def test_checkpoints_go_where_the_variable_says_then_the_clone_then_a_user_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("LECTURELIB_CHECKPOINTS", str(tmp_path / "mine"))
+    assert runtime.checkpoint_dir() == tmp_path / "mine"
+    monkeypatch.delenv("LECTURELIB_CHECKPOINTS")
+    assert runtime.checkpoint_dir() == runtime.CLONE_CHECKPOINTS  # this checkout, writable
+    # an installed package: no clone around it, so a per-user folder, never site-packages
+    site = tmp_path / "site-packages" / "checkpoints"
+    monkeypatch.setattr(runtime, "CLONE_CHECKPOINTS", site)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(runtime.sys, "platform", "linux")
+    assert runtime.checkpoint_dir() == tmp_path / "cache" / "lecturelib" / "checkpoints"
+
+
+def test_setup_says_where_models_are_cached(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("LECTURELIB_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setenv("LECTURELIB_DEVICE", "cpu")
+    runtime.setup(0)
+    assert f"trained models are cached in {tmp_path}" in capsys.readouterr().out
