@@ -20,6 +20,28 @@ def centred_svd(x):
     return torch.linalg.svd(x - x.mean(0, keepdim=True), full_matrices=False)
 
 
+def codes_svd(U, X):
+    return torch.linalg.svd(X @ U, full_matrices=False)
+
+
+def centre_x_in_place(x, d):
+    x -= x.mean(0, keepdim=True)  # in the notebook x is x_train.flatten(1), a view: this corrupts the data
+    return torch.linalg.svd(x, full_matrices=False)[2][:d].T
+
+
+def centre_X_in_place(U, X):
+    X -= X.mean(0)  # X is centred already; in the notebook it is x_train's centred copy, reused later
+    X *= 1.0
+    X[0] = 0.0
+    return U @ codes_svd(U, X)[2].T
+
+
+def normalise_U_in_place(U, X):
+    Wh = codes_svd(U, X)[2]
+    U.copy_(U @ Wh.T)  # overwrites the trained decoder's weights in the notebook
+    return U
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # 1.1 reconstruction_loss
 # ------------------------------------------------------------------------------------------------------------------
@@ -44,6 +66,15 @@ def x_hat(ae, x):
     return ae.g(ae.f(x))
 
 
+def loss_of(ae, x):
+    return (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean()
+
+
+def centre_in_place_then_loss(ae, x):
+    x -= 0.5  # in the notebook, x would be a batch of the data set itself
+    return {"loss": loss_of(ae, x)}
+
+
 @pytest.mark.parametrize(
     "wrong, hint",
     [
@@ -58,13 +89,41 @@ def x_hat(ae, x):
         (lambda ae, x: (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean(), 'return a dict, {"loss": value}'),
         (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean().item()}, "Python number"),
         (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1).mean().detach()}, "carries no gradient"),
-        (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1)}, "reduce over the batch"),
+        (lambda ae, x: {"loss": (x - x_hat(ae, x)).pow(2).flatten(1).sum(1)}, "reduce it to a scalar"),
+        (lambda ae, x: {"loss": loss_of(ae, x), "mse": loss_of(ae, x).item()}, "'mse' is a Python number"),
+        (lambda ae, x: {"loss": loss_of(ae, x), "mse": float(loss_of(ae, x).detach())}, "not a tensor"),
+        (lambda ae, x: {"mse": loss_of(ae, x)}, "no 'loss' entry"),
+        (lambda ae, x: None, "forget `return`"),
+        (centre_in_place_then_loss, "changes its input `x` in place"),
     ],
 )
 def test_reconstruction_loss_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.reconstruction_loss, wrong, capsys)
     assert returned is ex.reference_reconstruction_loss
     assert STATUS["wrong"] in line and hint in line, line
+
+
+@pytest.mark.parametrize(
+    "right",
+    [
+        lambda ae, x: {"loss": torch.nn.functional.mse_loss(ae(x), x, reduction="sum") / len(x)},
+        lambda ae, x: {"loss": loss_of(ae, x), "per_pixel": (x - ae(x)).pow(2).mean()},
+        lambda ae, x: {"loss": ((x - ae(x)) ** 2).sum(dim=(1, 2, 3)).mean()},
+    ],
+)
+def test_reconstruction_loss_accepts_other_correct_answers(right, capsys):
+    returned, line = feedback(ex.reconstruction_loss, right, capsys)
+    assert returned is right and STATUS["correct"] in line, line
+
+
+def test_the_accepted_loss_trains_with_train_fit(capsys):
+    """What the checker accepts, train.fit can use: one epoch on a few digits runs and logs every term."""
+    from lecturelib import train
+
+    right = lambda ae, x: {"loss": loss_of(ae, x), "per_pixel": (x - ae(x)).pow(2).mean()}  # noqa: E731
+    assert ex.reconstruction_loss.check(right) is right and ex.reconstruction_loss.passed
+    hist = train.fit(models.LinearAE(2), right, torch.rand(64, 1, 28, 28), epochs=1, batch_size=32, progress=False)
+    assert set(hist.train) >= {"loss", "per_pixel"}
 
 
 def test_reconstruction_loss_not_done(capsys):
@@ -123,12 +182,26 @@ def test_reference_principal_axes_span_sklearns_pca():
         (lambda x, d: centred_svd(x)[2][:d].T * 3, "not unit vectors"),
         (lambda x, d: centred_svd(x)[2][:d].flip(0).T, "not in decreasing order"),
         (lambda x, d: torch.linalg.svd(x - x.mean(0))[2][:d].T, "full_matrices=False"),
+        (centre_x_in_place, "changes its input `x` in place"),
     ],
 )
 def test_principal_axes_names_the_mistake(wrong, hint, capsys):
     returned, line = feedback(ex.principal_axes, wrong, capsys)
     assert returned is ex.reference_principal_axes
     assert STATUS["wrong"] in line and hint in line, line
+
+
+@pytest.mark.parametrize(
+    "right",
+    [
+        lambda x, d: torch.linalg.svd(x - x.mean(0), full_matrices=False).Vh[:d].mT,
+        lambda x, d: -centred_svd(x)[2][:d].T,  # each axis up to its sign
+        lambda x, d: torch.pca_lowrank(x, q=d + 2, center=True, niter=6)[2][:, :d],
+    ],
+)
+def test_principal_axes_accepts_other_correct_answers(right, capsys):
+    returned, line = feedback(ex.principal_axes, right, capsys)
+    assert returned is right and STATUS["correct"] in line, line
 
 
 def test_principal_axes_checker_restores_torch_linalg_svd(capsys):
@@ -147,12 +220,14 @@ def test_principal_axes_not_done(capsys):
 # ------------------------------------------------------------------------------------------------------------------
 def test_axes_question_right_and_wrong(capsys):
     mine = solution("01", "predict_axes")
-    assert ex.axes_or_rotation.check(mine, "b") is True
-    assert STATUS["correct"] in capsys.readouterr().out
-    assert ex.axes_or_rotation.check(lambda: "a", "b") is False
-    assert STATUS["wrong"] in capsys.readouterr().out
-    assert ex.axes_or_rotation.check(not_implemented, "b") is False
-    assert STATUS["not done"] in capsys.readouterr().out
+    for predict, truth, passed, status in [
+        (mine, "b", True, "correct"),
+        (lambda: "a", "b", False, "wrong"),
+        (not_implemented, "b", False, "not done"),
+        (lambda: b, "b", False, "wrong"),  # noqa: F821 - a forgotten quote: NameError, reported, not raised
+    ]:
+        assert ex.axes_or_rotation.check(predict, truth) is None
+        assert ex.axes_or_rotation.passed is passed and STATUS[status] in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -174,8 +249,17 @@ def test_rotation_recovers_the_axes_from_a_rotated_basis_of_pcas_subspace():
     assert torch.allclose((got * V).sum(0).abs(), torch.ones(3, dtype=torch.float64), atol=1e-8)
 
 
-def codes_svd(U, X):
-    return torch.linalg.svd(X @ U, full_matrices=False)
+@pytest.mark.parametrize(
+    "right",
+    [
+        lambda U, X: U @ torch.linalg.eigh(U.T @ X.T @ X @ U)[1].flip(1),  # eigenvectors of the codes' covariance
+        lambda U, X: U @ -codes_svd(U, X)[2].T,
+        lambda U, X: (codes_svd(U, X)[2] @ U.T).T,
+    ],
+)
+def test_rotate_to_principal_axes_accepts_other_correct_answers(right, capsys):
+    returned, line = feedback(ex.rotate_to_principal_axes, right, capsys)
+    assert returned is right and STATUS["correct"] in line, line
 
 
 @pytest.mark.parametrize(
@@ -188,6 +272,9 @@ def codes_svd(U, X):
         (lambda U, X: codes_svd(U, X)[2].T, "the rotation itself"),
         (lambda U, X: codes_svd(U, X)[0], "normalised codes"),
         (lambda U, X: torch.linalg.svd(U, full_matrices=False)[0], "the SVD of U alone"),
+        (lambda U, X: U @ torch.linalg.svd(X @ U)[2].T, "full_matrices=False"),  # 60,000² in full mode
+        (centre_X_in_place, "changes its input `X` in place"),
+        (normalise_U_in_place, "changes its input `U` in place"),
     ],
 )
 def test_rotate_to_principal_axes_names_the_mistake(wrong, hint, capsys):

@@ -5,9 +5,11 @@
 1.3 (question) is R = V_dᵀU, between PCA's axes and the trained decoder's columns, close to diagonal?
 1.4 rotate_to_principal_axes: PCA of the codes z = Uᵀx rotates the AE's basis onto PCA's axes.
 
-Each checker runs the student's function on small cases against an independent reference (a closed form,
-torch.linalg.eigh of the covariance where the student uses the SVD, principal angles between subspaces), on a fork
-of the random generator so that the notebook's own random draws do not depend on the student's code.
+Each checker runs the student's function the way the notebook calls it, on small cases in more than one
+configuration, against an independent reference (a closed form, torch.linalg.eigh of the covariance where the
+student uses the SVD, principal angles between subspaces). Shared diagnoses (lecturelib.exercises): an input changed
+in place (in the notebook it is the data set itself, a view of x_train), logged terms that train.fit cannot use,
+and, in 1.2 and 1.4 alike, a full SVD that would need 60,000² floats in full mode.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from torch import nn
 
 from lecturelib import metrics, models, objectives
 
-from . import Exercise, Hint, Question, as_tensor, compare
+from . import Exercise, Hint, Question, as_tensor, call, compare, loss_terms, no_full_svd
 
 P = models.P  # 784 pixels
+N_FULL = 60_000  # training digits in full mode: the rows of x in 1.2, of the codes Z in 1.4
 
 
 def _same_columns(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-3) -> bool:
@@ -61,27 +64,12 @@ class _TinyAE(nn.Module):
 
 
 def _loss_value(loss_fn, ae, x) -> torch.Tensor:
-    out = loss_fn(ae, x)
-    if isinstance(out, torch.Tensor) or isinstance(out, (int, float)):
+    """The "loss" term of `loss_fn(ae, x)`, called on copies (an in-place change of x is named), after the contract
+    of train.fit: a dict of scalar tensors, every logged term a tensor, "loss" differentiable."""
+    out = call(loss_fn, ae, x, what="reconstruction_loss(ae, x)")
+    if isinstance(out, (torch.Tensor, int, float)):
         raise Hint('return a dict, {"loss": value}: train.fit minimises the term named "loss"')
-    if not isinstance(out, dict) or "loss" not in out:
-        raise Hint(
-            f'return a dict with the key "loss", {{"loss": value}}; got {type(out).__name__}'
-            + (f" with keys {sorted(out)}" if isinstance(out, dict) else "")
-        )
-    value = out["loss"]
-    if isinstance(value, (int, float)):
-        raise Hint(
-            "the loss is a Python number (.item()?): keep it a tensor, so that loss.backward() reaches "
-            "the weights of f and g"
-        )
-    value = as_tensor(value, "the loss")
-    if not value.requires_grad:
-        raise Hint(
-            "the loss carries no gradient (computed under torch.no_grad() / inference_mode, or detached?): "
-            "train.fit calls loss.backward() on it"
-        )
-    return value
+    return loss_terms(out, ("loss",), "reconstruction_loss(ae, x)")["loss"]
 
 
 def _check_loss_on(loss_fn, ae, x, want: torch.Tensor) -> None:
@@ -158,17 +146,6 @@ def _eigh_axes(x: torch.Tensor) -> torch.Tensor:
     return vectors.flip(1)
 
 
-def _svd_spy(calls: list):
-    real = torch.linalg.svd
-
-    def svd(A, *args, **kwargs):
-        full = kwargs.get("full_matrices", args[0] if args else True)
-        calls.append((tuple(A.shape), bool(full)))
-        return real(A, *args, **kwargs)
-
-    return real, svd
-
-
 def _data_with_offset(n: int, p: int) -> torch.Tensor:
     """Data (n, p) with distinct variances along random axes and a large mean, so that forgetting to centre (or
     centring the wrong way) changes the answer."""
@@ -178,22 +155,8 @@ def _data_with_offset(n: int, p: int) -> torch.Tensor:
     return mean + (torch.randn(n, p) * scales) @ Q.T
 
 
-def _check_axes_case(fn, x: torch.Tensor, d: int) -> None:
-    n, p = x.shape
-    calls: list = []
-    real, spy = _svd_spy(calls)
-    torch.linalg.svd = spy
-    try:
-        got = fn(x.clone(), d)
-    finally:
-        torch.linalg.svd = real
-    if any(full and shape[-2] != shape[-1] for shape, full in calls):
-        raise Hint(
-            "call torch.linalg.svd(..., full_matrices=False): with the default full_matrices=True the "
-            "notebook's 60,000 × 784 data would give a 60,000 × 60,000 factor (14 GB)"
-        )
-    got = as_tensor(got, f"principal_axes(x, {d})")
-    want = _eigh_axes(x)[:, :d]
+def _axes_shape(got: torch.Tensor, n: int, p: int, d: int) -> None:
+    """Name the shape of a wrong answer: one axis per row, the left factor A, too many axes, the singular values."""
     if got.shape == (d, p) and d != p:
         raise Hint(
             f"shape {tuple(got.shape)}: one axis per row; return V_d with one axis per column, (p, d) = "
@@ -212,37 +175,43 @@ def _check_axes_case(fn, x: torch.Tensor, d: int) -> None:
         raise Hint(f"principal_axes(x, {d}) has shape {tuple(got.shape)}, expected (p, d) = ({p}, {d})")
     if not torch.isfinite(got).all():
         raise Hint("V_d contains NaN or infinity")
-    G = got.detach().double()
-    if not _same_span(G, want):
-        x64 = x.double()
-        _, _, vh_raw = torch.linalg.svd(x64, full_matrices=False)
-        _, _, vh_rows = torch.linalg.svd(x64 - x64.mean(1, keepdim=True), full_matrices=False)
-        _, _, vh = torch.linalg.svd(x64 - x64.mean(0, keepdim=True), full_matrices=False)
-        slips = [
-            (
-                vh_raw[:d].T,
-                "not centred: subtract the mean image first, x − x.mean(0); otherwise the first axis "
-                "points at the mean, not along the largest variance",
-            ),
-            (
-                vh_rows[:d].T,
-                "centred each example (x.mean(1), a mean over the pixels of one image); PCA centres "
-                "each pixel over the examples: x − x.mean(0, keepdim=True)",
-            ),
-            (
-                vh[:, :d],
-                "rows vs columns: Vh[:, :d] takes the first d entries of every axis; the axes are the rows "
-                "of Vh, so take Vh[:d].T",
-            ),
-            (
-                vh[-d:].T,
-                "these are the last d axes, of the smallest variance: torch.linalg.svd sorts the singular "
-                "values in decreasing order, so keep the first d rows, Vh[:d]",
-            ),
-        ]
-        for slip, message in slips:
-            if _same_span(G, slip):
-                raise Hint(message)
+
+
+def _axes_slips(G: torch.Tensor, x: torch.Tensor, d: int) -> None:
+    """Name a wrong subspace: not centred, centred per example, rows vs columns, the last d axes."""
+    x64 = x.double()
+    _, _, vh_raw = torch.linalg.svd(x64, full_matrices=False)
+    _, _, vh_rows = torch.linalg.svd(x64 - x64.mean(1, keepdim=True), full_matrices=False)
+    _, _, vh = torch.linalg.svd(x64 - x64.mean(0, keepdim=True), full_matrices=False)
+    slips = [
+        (
+            vh_raw[:d].T,
+            "not centred: subtract the mean image first, x − x.mean(0); otherwise the first axis "
+            "points at the mean, not along the largest variance",
+        ),
+        (
+            vh_rows[:d].T,
+            "centred each example (x.mean(1), a mean over the pixels of one image); PCA centres "
+            "each pixel over the examples: x − x.mean(0, keepdim=True)",
+        ),
+        (
+            vh[:, :d],
+            "rows vs columns: Vh[:, :d] takes the first d entries of every axis; the axes are the rows "
+            "of Vh, so take Vh[:d].T",
+        ),
+        (
+            vh[-d:].T,
+            "these are the last d axes, of the smallest variance: torch.linalg.svd sorts the singular "
+            "values in decreasing order, so keep the first d rows, Vh[:d]",
+        ),
+    ]
+    for slip, message in slips:
+        if _same_span(G, slip):
+            raise Hint(message)
+
+
+def _axes_basis(G: torch.Tensor, want: torch.Tensor, d: int) -> None:
+    """Orthonormal columns, the principal subspace, and the axes in decreasing order of variance."""
     gram = G.T @ G
     if not torch.allclose(gram, torch.eye(d, dtype=gram.dtype), atol=1e-3):
         if torch.allclose(gram, torch.diag(gram.diagonal()), atol=1e-3 * gram.abs().max()):
@@ -259,6 +228,16 @@ def _check_axes_case(fn, x: torch.Tensor, d: int) -> None:
             "the right subspace, but the axes are not in decreasing order of variance: V_d's first column "
             "must be the first principal axis (the first row of Vh), and so on"
         )
+
+
+def _check_axes_case(fn, x: torch.Tensor, d: int) -> None:
+    what = f"principal_axes(x, {d})"
+    got = as_tensor(no_full_svd(fn, x, d, what=what, rows=N_FULL), what)
+    _axes_shape(got, *x.shape, d)
+    G, want = got.detach().double(), _eigh_axes(x)[:, :d]
+    if not _same_span(G, want):
+        _axes_slips(G, x, d)
+    _axes_basis(G, want, d)
 
 
 def check_principal_axes(fn) -> None:
@@ -307,12 +286,8 @@ def _rotation_case(p: int = 10, d: int = 3, n: int = 300) -> tuple[torch.Tensor,
     return X, U, U64 @ vectors.flip(1)
 
 
-def check_rotate_to_principal_axes(fn) -> None:
-    """Against U E, E the eigenvectors of the codes' covariance (torch.linalg.eigh), column by column up to sign,
-    for a U that spans a random subspace (so that returning PCA's axes of X instead is told apart)."""
-    X, U, want = _rotation_case()
-    (n, p), d = X.shape, U.shape[1]
-    got = as_tensor(fn(U.clone(), X.clone()), "rotate_to_principal_axes(U, X)")
+def _rotation_shape(got: torch.Tensor, n: int, p: int, d: int) -> None:
+    """Name the shape of a wrong answer: the rotation W itself, the normalised codes A, one axis per row."""
     if got.shape == (d, d):
         raise Hint(f"shape ({d}, {d}) is the rotation itself; return the rotated basis U W, shape (p, d)")
     if got.shape == (n, d):
@@ -325,12 +300,13 @@ def check_rotate_to_principal_axes(fn) -> None:
         raise Hint(f"rotate_to_principal_axes(U, X) has shape {tuple(got.shape)}, expected (p, d) = ({p}, {d})")
     if not torch.isfinite(got).all():
         raise Hint("the result contains NaN or infinity")
-    G = got.detach().double()
-    if _same_columns(G, want):
-        return
+
+
+def _rotation_slips(G: torch.Tensor, U: torch.Tensor, X: torch.Tensor, want: torch.Tensor) -> None:
+    """Name a wrong basis: Vh for W, U unchanged, PCA's axes of X, the reverse order, outside span(U)."""
+    d = U.shape[1]
     U64, X64 = U.double(), X.double()
     _, _, Wh = torch.linalg.svd(X64 @ U64, full_matrices=False)
-    pca = _eigh_axes(X64)[:, :d]
     slips = [
         (
             U64 @ Wh,
@@ -338,7 +314,7 @@ def check_rotate_to_principal_axes(fn) -> None:
         ),
         (U64, "that is U unchanged: rotate it by W from the SVD of the codes Z = X U"),
         (
-            pca,
+            _eigh_axes(X64)[:, :d],
             "these are PCA's axes of X itself, outside span(U): the exercise rotates U within its own span, "
             "U W, using only the codes Z = X U",
         ),
@@ -355,10 +331,29 @@ def check_rotate_to_principal_axes(fn) -> None:
         raise Hint("the columns leave span(U): the result must be U times a d × d rotation, U W")
     if not torch.allclose(G.T @ G, torch.eye(d, dtype=G.dtype), atol=1e-3):
         raise Hint("the columns of U W are not orthonormal: W must be a rotation, the right singular vectors of Z")
+
+
+def _check_rotation_case(fn, p: int, d: int, n: int) -> None:
+    X, U, want = _rotation_case(p, d, n)
+    what = "rotate_to_principal_axes(U, X)"
+    got = as_tensor(no_full_svd(fn, U, X, what=what, rows=N_FULL), what)
+    _rotation_shape(got, n, p, d)
+    G = got.detach().double()
+    if _same_columns(G, want):
+        return
+    _rotation_slips(G, U, X, want)
     raise Hint(
         "a rotation of U, but not onto the principal axes of the codes: take W from the SVD of the codes "
         "Z = X U (the SVD of U alone knows nothing of the data: its singular values are all 1)"
     )
+
+
+def check_rotate_to_principal_axes(fn) -> None:
+    """Against U E, E the eigenvectors of the codes' covariance (torch.linalg.eigh), column by column up to sign,
+    for a U that spans a random subspace (so that returning PCA's axes of X instead is told apart); d = 3 of
+    p = 10 and d = 4 of p = 8. U and X are passed as the notebook passes them: changing either in place is named."""
+    _check_rotation_case(fn, p=10, d=3, n=300)
+    _check_rotation_case(fn, p=8, d=4, n=200)
 
 
 rotate_to_principal_axes = Exercise(
