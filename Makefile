@@ -24,9 +24,10 @@ student: setup
 lab: setup
 	$(PY) -m jupyter lab notebooks $(ROOT_FLAG) --ServerApp.ip=$${LAB_IP:-127.0.0.1} --ServerApp.port=$${LAB_PORT:-8888}
 
-# live slides with working widgets (jupyterlab-slideshow's deck mode), presented from copies in build/present
+# live slides with working widgets (jupyterlab-slideshow's deck mode), presented from the presenter edition in
+# build/present (no solutions, no hidden tests, speaker notes kept; course/student.py)
 present: setup
-	mkdir -p build/present && cp notebooks/*.ipynb build/present/
+	$(PY) -m course present --out build/present
 	$(PY) -m jupyter lab build/present $(ROOT_FLAG) --ServerApp.ip=$${LAB_IP:-127.0.0.1} --ServerApp.port=$${LAB_PORT:-8888}
 
 test: setup

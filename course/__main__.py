@@ -6,6 +6,7 @@ import sys
 
 COMMANDS = {
     "render": "execute every notebook into build/ as notebooks, HTML and slides (--student: the student edition)",
+    "present": "write the presenter edition (no solutions, speaker notes kept) into build/present for `make present`",
     "bench": "time the course's training path against the pytorch/examples VAE (docs/benchmarks.md)",
     "data": "check data/mnist.npz, export the official IDX files from it, or build it from them",
 }
@@ -23,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         from course import render
 
         return render.main(rest)
+    if command == "present":
+        from course import render
+
+        return render.present_main(rest)
     if command == "bench":
         from course import bench
 

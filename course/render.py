@@ -4,8 +4,12 @@
 pass/fail, the claims it checked) and writes build/summary.json; it exits non-zero when any notebook failed.
 The pages and decks load reveal.js and MathJax from build/_static (copied there from course/static), so the build
 folder works with no network: opened from disk, zipped, or served by `python -m http.server`.
-`--student` writes the student edition instead (solutions replaced by `raise NotImplementedError()`, as nbgrader
-does), executes it end to end and reports each exercise as not done.
+The decks (`--slides`) are made from the presenter edition of each executed notebook (course/student.py: no
+solutions, no verdicts, speaker notes kept), and build/solutions/<name>.slides.html holds each notebook's solutions
+deck (one slide per exercise, from the instructor edition) to show a solution on demand; nothing runs twice.
+`--student` writes the student edition instead (nbgrader's ClearSolutions and friends, speaker notes removed),
+executes it end to end and reports each exercise as not done.
+`python -m course present [--out build/present]` writes the presenter edition, without outputs, for `make present`.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from pathlib import Path
 import nbformat
 
 from course.decks import export_html, export_slides
-from course.student import student_edition
+from course.student import presenter_edition, solutions_edition, student_edition
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 CLAIM_MARKS = ("✓", "✗", "–")  # holds, fails, not checked at CI size (claims.MARKS)
 DEVICE_PREFIX = "lecturelib: device"
 EXERCISE_LINE = re.compile(r"^Exercise (\d+\.\d+) \((.*?)\): ([✓○✗])")
+SOLUTIONS_DIR = "solutions"  # <out>/solutions/<name>.slides.html: the solutions decks
 MODE_WORDS = {True: "fast mode (CI size: the CI subset of MNIST)", False: "full mode (all of MNIST)"}
 
 
@@ -239,9 +244,13 @@ def run_notebook(
     targets = {"ipynb": out / f"{path.stem}.ipynb", "html": out / f"{path.stem}.html"}
     nbformat.write(nb, targets["ipynb"])
     export_html(nb, targets["html"])
-    if slides:
+    if slides:  # what the class sees: the presenter edition of this very run (no second execution)
         targets["slides"] = out / f"{path.stem}.slides.html"
-        export_slides(nb, targets["slides"], reveal_url)
+        export_slides(presenter_edition(nb), targets["slides"], reveal_url)
+        if not student:  # the instructor's answers, to show on demand
+            targets["solutions"] = out / SOLUTIONS_DIR / f"{path.stem}.slides.html"
+            targets["solutions"].parent.mkdir(parents=True, exist_ok=True)
+            export_slides(solutions_edition(nb), targets["solutions"], reveal_url)
     result.files = {kind: str(p) for kind, p in targets.items()}
     return result
 
@@ -340,6 +349,34 @@ def render(
         echo(f"interrupted by {interrupted}: stopped after {len(results)} of {len(paths)} notebooks")
         raise interrupted
     return results
+
+
+def present(notebooks_dir: Path = NOTEBOOKS, out: Path = REPO / "build" / "present", echo=print) -> list[Path]:
+    """Write the presenter edition of each notebook, without outputs, into `out` (what `make present` opens in
+    JupyterLab's deck mode): no solutions, no hidden tests, speaker notes kept. Returns the paths written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in find_notebooks(Path(notebooks_dir)):
+        nbformat.write(presenter_edition(nbformat.read(path, as_version=4), outputs=False), out / path.name)
+        written.append(out / path.name)
+    echo(f"presenter edition of {len(written)} notebooks written to {out}")
+    return written
+
+
+def present_main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m course present", description=present.__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "present", help="default: build/present")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="notebooks folder (default: notebooks/)")
+    args = parser.parse_args(argv)
+    try:
+        present(args.notebooks, args.out)
+    except (FileNotFoundError, NotADirectoryError, FileExistsError, ValueError) as error:
+        print(f"present: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

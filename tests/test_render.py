@@ -1,7 +1,9 @@
 """The headless course render on tiny notebooks, and the committed notebooks' shape: slides metadata, no outputs."""
 
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +18,17 @@ slow = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 COURSE = sorted((REPO / "notebooks").glob("*.ipynb"))
-SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", None}  # None: continues the slide (convention C1)
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
-def write_notebook(path: Path, *sources: str) -> Path:
-    cells = [new_markdown_cell(f"# {path.stem}")] + [new_code_cell(s) for s in sources]
-    for cell in cells:
-        cell.metadata["slideshow"] = {"slide_type": "slide" if cell.cell_type == "markdown" else "-"}
+def write_notebook(path: Path, *sources: str, nbgrader: dict[int, dict] | None = None) -> Path:
+    """A notebook: a title slide, then one code cell per source (continuing the slide); `nbgrader` gives the
+    nbgrader metadata of some code cells, by index in `sources`."""
+    cells = [new_markdown_cell(f"# {path.stem}", metadata={"slideshow": {"slide_type": "slide"}})]
+    cells += [new_code_cell(s) for s in sources]
+    for i, meta in (nbgrader or {}).items():
+        cells[i + 1].metadata["nbgrader"] = {"schema_version": 3, "task": False, **meta}
     nb = new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
     nbformat.write(nb, path)
     return path
@@ -107,6 +112,7 @@ def test_render_writes_executed_notebooks_html_and_decks(cli_run):
     _, out = cli_run
     for name in ("01_passes", "02_fails", "03_after"):
         assert {f"{name}.ipynb", f"{name}.html", f"{name}.slides.html"} <= {p.name for p in out.iterdir()}
+        assert (out / render.SOLUTIONS_DIR / f"{name}.slides.html").is_file()  # the solutions deck
     executed = nbformat.read(out / "01_passes.ipynb", as_version=4)
     assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
     failed = nbformat.read(out / "02_fails.ipynb", as_version=4)
@@ -173,7 +179,7 @@ def test_notebook_is_committed_clean_with_slideshow_metadata(path):
     nbformat.validate(nb)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
     for i, cell in enumerate(nb.cells):
-        slide_type = cell.metadata.get("slideshow", {}).get("slide_type")
+        slide_type = cell.metadata.get("slideshow", {}).get("slide_type")  # nbformat's values, or absent
         assert slide_type in SLIDE_TYPES, f"cell {i} has slideshow slide_type {slide_type!r}"
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"cell {i} has outputs"
@@ -293,21 +299,66 @@ def test_summary_counts_claims_not_checked_at_ci_size_and_exercises():
     assert "exercises: 1 correct, 1 not done" in text and "fast mode (CI size" in text
 
 
+EXERCISE = (
+    "from lecturelib.exercises import Exercise, Hint\n"
+    "def check(f):\n    if f(2) != 4:\n        raise Hint('not the square')\n"
+    "square_ex = Exercise('1.1', 'the square', check, lambda x: x ** 2)",
+    "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+    "square = square_ex.check(square)\nprint(square(3))\n"
+    "### BEGIN HIDDEN TESTS\nassert square_ex.passed, 'exercise 1.1'\n### END HIDDEN TESTS",
+    "print('the speaker note: most students write x ** 2')",
+)
+EXERCISE_GRADING = {
+    1: {"solution": True, "grade": False, "locked": False, "grade_id": "01-ex1-square"},
+    2: {"solution": False, "grade": True, "locked": True, "grade_id": "01-ex1-check", "points": 1},
+}
+
+
+def _text(page: Path) -> str:
+    """A page's text as the browser shows it (tags dropped: highlighted code is split into spans)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+
+
 @slow
 def test_student_render_reports_exercises_not_done(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    write_notebook(
-        folder / "01_ex.ipynb",
-        "from lecturelib.exercises import Exercise, Hint\n"
-        "def check(f):\n    if f(2) != 4:\n        raise Hint('not the square')\n"
-        "square_ex = Exercise('1.1', 'the square', check, lambda x: x * x)",
-        "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
-        "square = square_ex.check(square)\nprint(square(3))",
-    )
+    path = write_notebook(folder / "01_ex.ipynb", *EXERCISE, nbgrader=EXERCISE_GRADING)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[4].metadata.update(tags=["instructor"], slideshow={"slide_type": "notes"})
+    nbformat.write(nb, path)
     (result,) = render.render(folder, tmp_path / "student", fast=True, student=True, echo=lambda text: None)
     assert result.ok and result.exercises == {"1.1": "not done"}
     handout = nbformat.read(tmp_path / "student" / "01_ex.ipynb", as_version=4)
     assert "raise NotImplementedError()" in handout.cells[2].source and "x * x" not in handout.cells[2].source
-    (instructor,) = render.render(folder, tmp_path / "build", fast=True, echo=lambda text: None)
+    assert "passed" not in handout.cells[3].source and "speaker note" not in json.dumps(handout)
+    (instructor,) = render.render(folder, tmp_path / "build", fast=True, slides=True, echo=lambda text: None)
     assert instructor.exercises == {"1.1": "correct"}
+    # the class's deck: no solution, no verdict, the speaker note kept for the speaker view; the solutions deck
+    # shows the solution and its verdict
+    deck = _text(tmp_path / "build" / "01_ex.slides.html")
+    assert "x * x" not in deck and "✓ correct" not in deck and "passed" not in deck and "speaker note" in deck
+    answers = _text(tmp_path / "build" / render.SOLUTIONS_DIR / "01_ex.slides.html")
+    assert "x * x" in answers and "✓ correct" in answers and "Exercise 1.1" in answers and "speaker note" not in answers
+
+
+def test_present_writes_the_presenter_edition_without_outputs(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    path = write_notebook(folder / "01_ex.ipynb", *EXERCISE, nbgrader=EXERCISE_GRADING)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[4].metadata.update(tags=["instructor"], slideshow={"slide_type": "notes"})
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="an old output\n")]
+    nbformat.write(nb, path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course", "present", "--notebooks", str(folder), "--out", str(tmp_path / "present")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    copy = nbformat.read(tmp_path / "present" / "01_ex.ipynb", as_version=4)
+    text = json.dumps(copy)
+    assert "x * x" not in text and "HIDDEN" not in text and "an old output" not in text
+    assert "speaker note" in text and copy.cells[3].metadata["editable"] is False  # the graded check is locked
