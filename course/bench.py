@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from course import build_data
-from lecturelib import models, objectives, train
+from lecturelib import models, objectives, recipes, train
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # The course path's settings for the equal-wall-time run live in train (FAST_BATCH_SIZE, FAST_LR); notebook 06
-# trains its VAE at that batch size, with the higher peak train.VAE_LR for its six-times-longer budget.
-TUNED_BATCH_SIZE, TUNED_LR = train.FAST_BATCH_SIZE, train.FAST_LR
+# trains its VAE at that batch size, with the higher peak recipes.VAE_LR for its six-times-longer budget.
+TUNED_BATCH_SIZE, TUNED_LR = recipes.FAST_BATCH_SIZE, recipes.FAST_LR
 TARGETS = {
     "epoch_ratio_min": 3.0,
     "budget_test_loss_max": 100.0,

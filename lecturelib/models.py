@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from lecturelib.checks import finite_number, positive_int
+
 IMAGE_SHAPE = (1, 28, 28)
 P = 784  # p = 1 * 28 * 28, the data dimension
 
@@ -33,12 +35,6 @@ def check_codes(z: torch.Tensor, latent_dim: int, name: str = "z") -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
     if z.dim() != 2 or z.shape[1] != latent_dim:
         raise ValueError(f"{name} must have shape (N, {latent_dim}), got {tuple(z.shape)}")
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def pca_reconstruct(x: torch.Tensor, x_bar: torch.Tensor, U: torch.Tensor, d: int) -> torch.Tensor:
@@ -63,7 +59,7 @@ class LinearAE(nn.Module):
 
     def __init__(self, latent_dim: int):
         super().__init__()
-        d = _positive_int(latent_dim, "latent_dim")
+        d = positive_int(latent_dim, "latent_dim")
         self.config = {"latent_dim": d}
         self.U = nn.Parameter(torch.randn(P, d) / math.sqrt(P))
 
@@ -86,7 +82,7 @@ class AffineAE(nn.Module):
 
     def __init__(self, latent_dim: int):
         super().__init__()
-        d = _positive_int(latent_dim, "latent_dim")
+        d = positive_int(latent_dim, "latent_dim")
         self.config = {"latent_dim": d}
         self.encoder, self.decoder = nn.Linear(P, d), nn.Linear(d, P)
 
@@ -122,8 +118,8 @@ class MLPAE(_DeepAE):
 
     def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...] = (512, 256)):
         super().__init__()
-        d = _positive_int(latent_dim, "latent_dim")
-        hidden_dims = tuple(_positive_int(h, "hidden_dims[i]") for h in hidden_dims)
+        d = positive_int(latent_dim, "latent_dim")
+        hidden_dims = tuple(positive_int(h, "hidden_dims[i]") for h in hidden_dims)
         self.config = {"latent_dim": d, "hidden_dims": list(hidden_dims)}
         sizes = (P,) + hidden_dims
         enc = [layer for a, b in zip(sizes, sizes[1:]) for layer in (nn.Linear(a, b), nn.ReLU())]
@@ -139,8 +135,8 @@ class ConvAE(_DeepAE):
 
     def __init__(self, latent_dim: int, channels: int = 32):
         super().__init__()
-        d = _positive_int(latent_dim, "latent_dim")
-        c = _positive_int(channels, "channels")
+        d = positive_int(latent_dim, "latent_dim")
+        c = positive_int(channels, "channels")
         self.config = {"latent_dim": d, "channels": c}
         self.latent_dim = d
         self.encoder = nn.Sequential(
@@ -193,8 +189,8 @@ class VAE(_VAEBase):
 
     def __init__(self, latent_dim: int = 20, hidden_dim: int = 400):
         super().__init__()
-        d = _positive_int(latent_dim, "latent_dim")
-        h = _positive_int(hidden_dim, "hidden_dim")
+        d = positive_int(latent_dim, "latent_dim")
+        h = positive_int(hidden_dim, "hidden_dim")
         self.config = {"latent_dim": d, "hidden_dim": h}
         self.latent_dim = d
         self._encoder(d, h)
@@ -224,12 +220,10 @@ class GaussianVAE(_VAEBase):
 
     def __init__(self, latent_dim: int = 20, hidden_dim: int = 400, min_logvar: float | None = math.log(1e-3)):
         super().__init__()
-        d = _positive_int(latent_dim, "latent_dim")
-        h = _positive_int(hidden_dim, "hidden_dim")
-        if min_logvar is not None and (
-            isinstance(min_logvar, bool) or not isinstance(min_logvar, (int, float)) or not math.isfinite(min_logvar)
-        ):
-            raise ValueError(f"min_logvar must be a finite float or None, got {min_logvar!r}")
+        d = positive_int(latent_dim, "latent_dim")
+        h = positive_int(hidden_dim, "hidden_dim")
+        if min_logvar is not None:
+            finite_number(min_logvar, "min_logvar")
         self.config = {"latent_dim": d, "hidden_dim": h, "min_logvar": min_logvar}
         self.latent_dim, self.min_logvar = d, min_logvar
         self._encoder(d, h)
@@ -275,9 +269,9 @@ class ConditionalVAE(nn.Module):
 
     def __init__(self, latent_dim: int = 20, hidden_dim: int = 400, num_classes: int = 10):
         super().__init__()
-        d = _positive_int(latent_dim, "latent_dim")
-        h = _positive_int(hidden_dim, "hidden_dim")
-        k = _positive_int(num_classes, "num_classes")
+        d = positive_int(latent_dim, "latent_dim")
+        h = positive_int(hidden_dim, "hidden_dim")
+        k = positive_int(num_classes, "num_classes")
         self.config = {"latent_dim": d, "hidden_dim": h, "num_classes": k}
         self.latent_dim, self.num_classes = d, k
         # encoder q_phi(z|x, y)

@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from lecturelib.checks import finite_number, positive_int
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -30,9 +32,8 @@ def ae_loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(x; mean, diag(exp(logvar))), summed over the data dimensions.  (N, ...) -> (N,)"""
-    # log N(x; mu, sigma^2) = -1/2 [log 2π + log sigma^2 + ((x - mu) / sigma)^2]
-    # ((x - mu) / sigma)^2 rather than (x - mu)^2 / sigma^2: 1/sigma^2 overflows float32 below logvar ≈ -88
-    return -0.5 * (LOG_2PI + logvar + ((x - mean) * torch.exp(-0.5 * logvar)).pow(2)).flatten(1).sum(1)
+    # (N, 1, 28, 28) -> (N, 784): the same density as normal_log_density, over every data dimension
+    return normal_log_density(x.flatten(1), mean.flatten(1), logvar.flatten(1))
 
 
 def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -58,16 +59,18 @@ def _check_unit_interval(x: torch.Tensor) -> None:
         )
 
 
-def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I), summed over the last dimension.  (..., d) -> (...)"""
-    # log p(z) = -1/2 [d log 2π + ||z||^2]
-    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
-
-
 def normal_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag(exp(logvar))), summed over the last dimension.  (..., d) -> (...)"""
-    # log q(z|x) = -1/2 [log 2π + log sigma^2 + ((z - mu) / sigma)^2]   (finite down to logvar ≈ -176 in float32)
+    # log N(z; mu, sigma^2) = -1/2 [log 2π + log sigma^2 + ((z - mu) / sigma)^2]
+    # ((z - mu) / sigma)^2 rather than (z - mu)^2 / sigma^2: 1/sigma^2 overflows float32 below logvar ≈ -88
     return -0.5 * (LOG_2PI + logvar + ((z - mu) * torch.exp(-0.5 * logvar)).pow(2)).sum(-1)
+
+
+def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I), summed over the last dimension.  (..., d) -> (...)"""
+    # log p(z) = -1/2 [d log 2π + ||z||^2]: normal_log_density with mu = 0, log sigma^2 = 0
+    zero = torch.zeros((), dtype=z.dtype, device=z.device)
+    return normal_log_density(z, zero, zero)
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -83,27 +86,41 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.exp(0.5 * logvar) * eps
 
 
-def log_likelihood(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """log p_theta(x|z) under the model's decoder (Bernoulli or Gaussian).  x: (N, 1, 28, 28), z: (N, d) -> (N,)"""
+def log_likelihood(model, x: torch.Tensor, z: torch.Tensor, *condition) -> torch.Tensor:
+    """log p_theta(x|z) under the model's decoder (Bernoulli or Gaussian).  x: (N, 1, 28, 28), z: (N, d) -> (N,)
+
+    condition: what a conditional model's decoder also takes (the labels y of a ConditionalVAE).
+    """
     if model.likelihood == "bernoulli":
-        return bernoulli_log_likelihood(x, model.decode(z))
-    mean, logvar = model.decode(z)
+        return bernoulli_log_likelihood(x, model.decode(z, *condition))
+    mean, logvar = model.decode(z, *condition)
     return gaussian_log_likelihood(x, mean, logvar)
 
 
-def elbo(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+def elbo(model, x: torch.Tensor, *condition) -> dict[str, torch.Tensor]:
     """One-sample reparameterized ELBO of a VAE, per example, with its two terms.  x: (N, 1, 28, 28)
 
     Returns {"elbo", "log_px_z", "kl"}, each (N,), where
     ELBO(x) = E_q(z|x)[log p_theta(x|z)] - KL(q_phi(z|x) || p(z)), the expectation estimated with one z
     (log_px_z = log p_theta(x|z) at that z, the reconstruction term, in nats; higher is better).
+    condition: what a conditional model's encoder and decoder also take (see conditional_elbo).
     """
-    mu, logvar = model.encode(x)
+    mu, logvar = model.encode(x, *condition)
     z = reparameterize(mu, logvar)
-    log_px_z = log_likelihood(model, x, z)
+    log_px_z = log_likelihood(model, x, z, *condition)
     kl = kl_to_standard_normal(mu, logvar)
     # ELBO = E_q[log p(x|z)] - KL(q || p)
     return {"elbo": log_px_z - kl, "log_px_z": log_px_z, "kl": kl}
+
+
+def _batch_loss(terms: dict[str, torch.Tensor], beta: float = 1.0) -> dict[str, torch.Tensor]:
+    """The loss dictionary of every VAE objective for `train.fit`, from per-example ELBO terms: mean over the batch
+    of -(log p(x|z) - β KL), with its two terms (nats per image); β = 1 gives -ELBO."""
+    return {
+        "loss": -(terms["log_px_z"] - beta * terms["kl"]).mean(),
+        "recon_nll": -terms["log_px_z"].mean(),
+        "kl": terms["kl"].mean(),
+    }
 
 
 def average_elbo(model, x: torch.Tensor, draws: int = 4) -> dict[str, torch.Tensor]:
@@ -112,8 +129,7 @@ def average_elbo(model, x: torch.Tensor, draws: int = 4) -> dict[str, torch.Tens
     Returns {"elbo", "log_px_z", "kl"}, each (N,): a steadier estimate of ELBO(x) than one draw (the KL is exact
     and the same in every draw). Call it under torch.inference_mode() to evaluate.
     """
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise ValueError(f"draws must be an int >= 1, got {draws!r}")
+    positive_int(draws, "draws")
     terms = [elbo(model, x) for _ in range(draws)]
     # (1/draws) Σ_s ELBO_s(x), and the same for each term
     return {name: torch.stack([t[name] for t in terms]).mean(0) for name in terms[0]}
@@ -124,8 +140,7 @@ def vae_loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
     Returns {"loss": -ELBO, "recon_nll": -E_q[log p(x|z)], "kl": KL(q || p)}, so that loss = recon_nll + kl.
     """
-    terms = elbo(model, x)
-    return {"loss": -terms["elbo"].mean(), "recon_nll": -terms["log_px_z"].mean(), "kl": terms["kl"].mean()}
+    return _batch_loss(elbo(model, x))
 
 
 def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -133,8 +148,7 @@ def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
 
     log p(x) ≥ E[log 1/k Σ_i p(x, z_i) / q(z_i|x)], z_i ~ q(z|x); k = 1 is the ELBO, k -> ∞ tends to log p(x).
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    positive_int(k, "k")
     mu, logvar = model.encode(x)
     n = x.shape[0]
     # (N, d) -> (k, N, d): k samples per example, decoded as one batch of k*N
@@ -153,18 +167,11 @@ def beta_vae_loss(beta: float):
     Returns a loss function (model, x) -> {"loss", "recon_nll", "kl"} (nats per image, mean over the batch); β = 1 is
     the ELBO. The function is named with its β, so that the checkpoint cache tells one β from another.
     """
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-    beta = float(beta)
+    beta = finite_number(beta, "beta", minimum=0)
 
     def loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        terms = elbo(model, x)
         # -(E_q[log p(x|z)] - β KL(q(z|x) || p(z)))
-        return {
-            "loss": -(terms["log_px_z"] - beta * terms["kl"]).mean(),
-            "recon_nll": -terms["log_px_z"].mean(),
-            "kl": terms["kl"].mean(),
-        }
+        return _batch_loss(elbo(model, x), beta)
 
     loss.__qualname__ = loss.__name__ = f"beta_vae_loss(beta={beta!r})"
     return loss
@@ -176,19 +183,14 @@ def conditional_elbo(model, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch
     ELBO(x|y) = E_q(z|x,y)[log p_theta(x|z,y)] - KL(q_phi(z|x,y) || p(z)); returns {"elbo", "log_px_z", "kl"},
     each (N,).
     """
-    mu, logvar = model.encode(x, y)
-    z = reparameterize(mu, logvar)
-    log_px_z = bernoulli_log_likelihood(x, model.decode(z, y))
-    kl = kl_to_standard_normal(mu, logvar)
-    # ELBO = E_q[log p(x|z,y)] - KL(q(z|x,y) || p(z))
-    return {"elbo": log_px_z - kl, "log_px_z": log_px_z, "kl": kl}
+    # ELBO = E_q[log p(x|z,y)] - KL(q(z|x,y) || p(z)): the ELBO with y given to the encoder and the decoder
+    return elbo(model, x, y)
 
 
 def conditional_vae_loss(model, batch) -> dict[str, torch.Tensor]:
     """Training objective of a conditional VAE for `train.fit` on (images, labels): mean -ELBO(x|y) and its terms."""
     x, y = batch
-    terms = conditional_elbo(model, x, y)
-    return {"loss": -terms["elbo"].mean(), "recon_nll": -terms["log_px_z"].mean(), "kl": terms["kl"].mean()}
+    return _batch_loss(conditional_elbo(model, x, y))
 
 
 def binarized_vae_loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -214,10 +216,8 @@ def iwae_bound_in_chunks(model, x: torch.Tensor, k: int, max_samples: int = 4000
     the negative log-likelihood "by importance sampling" (Burda et al. 2016).
     bound: (model, x, k) -> (N,), `iwae_bound` or an implementation of your own (notebook 06's exercise 6.6).
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
-    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
-        raise ValueError(f"max_samples must be an int >= 1, got {max_samples!r}")
+    positive_int(k, "k")
+    positive_int(max_samples, "max_samples")
     chunk = max(1, max_samples // k)  # examples per pass
     with torch.inference_mode():
         return torch.cat([bound(model, x[i : i + chunk], k) for i in range(0, len(x), chunk)])

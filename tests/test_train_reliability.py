@@ -6,7 +6,7 @@ import stat
 import pytest
 import torch
 
-from lecturelib import models, objectives, train
+from lecturelib import checkpoints, models, objectives, train
 
 
 @pytest.fixture(autouse=True)
@@ -56,15 +56,15 @@ def test_non_finite_weights_are_never_saved_or_loaded(checkpoints_in_tmp):
     ae = models.LinearAE(2)
     with torch.no_grad():
         ae.U[0, 0] = float("nan")
-    with pytest.raises(train.CheckpointError, match="non-finite"):
-        train.save_checkpoint(checkpoints_in_tmp / "bad.pt", ae)
+    with pytest.raises(checkpoints.CheckpointError, match="non-finite"):
+        checkpoints.save_checkpoint(checkpoints_in_tmp / "bad.pt", ae)
     good = models.LinearAE(2)
-    path = train.save_checkpoint(checkpoints_in_tmp / "x.pt", good)
+    path = checkpoints.save_checkpoint(checkpoints_in_tmp / "x.pt", good)
     payload = torch.load(path, weights_only=True)
     payload["state_dict"]["U"][0, 0] = float("inf")
     torch.save(payload, path)
-    with pytest.raises(train.CheckpointError, match="non-finite"):
-        train.load_checkpoint(path, models.LinearAE(2))
+    with pytest.raises(checkpoints.CheckpointError, match="non-finite"):
+        checkpoints.load_checkpoint(path, models.LinearAE(2))
 
 
 # --- stale models: the key covers what shapes training ----------------------------------------------------------
@@ -142,10 +142,10 @@ def test_the_same_run_reloads_and_says_how_to_retrain(checkpoints_in_tmp, capsys
     _fit(mse)
     _fit(mse)
     out = capsys.readouterr().out
-    assert "loaded the cached model" in out and "LECTURELIB_RETRAIN=1" in out
+    assert "loaded from the cache" in out and "LECTURELIB_RETRAIN=1" in out
     monkeypatch.setenv("LECTURELIB_RETRAIN", "1")
     _fit(mse)
-    assert "retraining instead of loading" in capsys.readouterr().out
+    assert "LECTURELIB_RETRAIN is set" in capsys.readouterr().out
 
 
 # --- cache faults --------------------------------------------------------------------------------------------------
@@ -180,14 +180,14 @@ def test_cached_files_are_readable_as_the_umask_allows(checkpoints_in_tmp):
 
 
 def test_a_refused_checkpoint_leaves_the_model_as_it_was(checkpoints_in_tmp):
-    path = train.save_checkpoint(checkpoints_in_tmp / "x.pt", models.LinearAE(2))
+    path = checkpoints.save_checkpoint(checkpoints_in_tmp / "x.pt", models.LinearAE(2))
     payload = torch.load(path, weights_only=True)
     payload["state_dict"]["extra"] = torch.zeros(1)  # one more tensor than the model has
     torch.save(payload, path)
     model = models.LinearAE(2)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.raises(train.CheckpointError, match="does not fit"):
-        train.load_checkpoint(path, model)
+    with pytest.raises(checkpoints.CheckpointError, match="does not fit"):
+        checkpoints.load_checkpoint(path, model)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
