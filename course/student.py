@@ -32,7 +32,6 @@ def _preprocess(nb, *, notes: bool, outputs: bool):
     from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearSolutions, LockCells
 
     nb = copy.deepcopy(nb)
-    nb.metadata.setdefault("kernelspec", {}).setdefault("language", "python")  # ClearSolutions picks its stub by it
     steps = [ClearSolutions(), ClearHiddenTests(), ClearMarkScheme(), LockCells()]
     if not notes:
         steps.append(TagRemovePreprocessor(remove_cell_tags={INSTRUCTOR_TAG}))

@@ -1,69 +1,90 @@
-"""The two editions: nbgrader's solution markers in the instructor notebooks, and the student edition made from them."""
+"""The editions (course/student.py, nbgrader's own preprocessors): the student edition has no solution, no hidden
+test, no instructor-only cell, and runs to the end; the presenter edition keeps the speaker notes and shows no
+answer; the solutions deck has one slide per exercise."""
 
+import ast
 import json
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course import render, student
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
+IDS = [p.name[:2] for p in NOTEBOOKS]
+MARKERS = (student.SOLUTION_BEGIN, student.SOLUTION_END)
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+# tests/test_nbgrader.py runs these notebooks' released edition to the end under `nbgrader autograde`
+RUN_BY_NBGRADER_TEST = ("01", "04")
 
 
-def test_strip_solutions_stubs_code_at_the_marker_indentation():
-    source = 'def f(x):\n    """doc"""\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n'
-    assert student.strip_solutions(source, "code") == (
-        'def f(x):\n    """doc"""\n    # YOUR CODE HERE\n    raise NotImplementedError()'
-    )
-
-
-def test_strip_solutions_in_markdown_leaves_an_answer_stub():
-    assert student.strip_solutions("Why?\n\n### BEGIN SOLUTION\nBecause.", "markdown") == "Why?\n\nYOUR ANSWER HERE"
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        "### BEGIN SOLUTION\nx = 1\n",
-        "x = 1\n### END SOLUTION\n",
-        "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n",
-    ],
-)
-def test_unbalanced_markers_are_refused(source):
-    with pytest.raises(ValueError, match="SOLUTION"):
-        student.strip_solutions(source, "code")
-
-
-def _solution_lines(source: str) -> list[str]:
-    lines, inside = [], False
+def _regions(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:
+    """The stripped non-empty lines of `source` inside and outside begin/end regions."""
+    inside, outside, region = [], [], False
     for line in source.splitlines():
-        if line.strip() == student.SOLUTION_BEGIN:
-            inside = True
-        elif line.strip() == student.SOLUTION_END:
-            inside = False
-        elif inside and line.strip():
-            lines.append(line.strip())
-    return lines
+        if line.strip() in (begin, end):
+            region = line.strip() == begin
+        elif line.strip():
+            (inside if region else outside).append(line.strip())
+    return inside, outside
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name[:2] for p in NOTEBOOKS])
-def test_no_solution_line_leaks_into_the_student_edition(path):
-    nb = nbformat.read(path, as_version=4)
-    solutions = [line for cell in nb.cells for line in _solution_lines(cell.source)]
-    assert solutions, f"{path.name} has no exercise"
-    outside = {line.strip() for cell in student.student_edition(nb).cells for line in cell.source.splitlines()}
+def _instructor(cell) -> bool:
+    return student.INSTRUCTOR_TAG in cell.metadata.get("tags", [])
+
+
+@pytest.fixture(scope="module", params=NOTEBOOKS, ids=IDS)
+def editions(request):
+    nb = nbformat.read(request.param, as_version=4)
+    return nb, student.student_edition(nb)
+
+
+def test_no_solution_line_leaks_into_the_student_edition(editions):
+    nb, edition = editions
+    solutions = [line for cell in nb.cells for line in _regions(cell.source, *MARKERS)[0]]
+    assert solutions, "the notebook has no exercise"
+    shown = {line.strip() for cell in edition.cells for line in cell.source.splitlines()}
     # a line that also stands outside every solution in the instructor edition (say `return z`) is not a leak
-    instructor_outside = {
-        line.strip() for cell in nb.cells for line in student.strip_solutions(cell.source, cell.cell_type).splitlines()
-    }
-    leaked = [line for line in solutions if line in outside and line not in instructor_outside]
-    assert not leaked
-    assert all(student.SOLUTION_BEGIN not in cell.source for cell in student.student_edition(nb).cells)
+    elsewhere = {line for cell in nb.cells for line in _regions(cell.source, *MARKERS)[1]}
+    assert not [line for line in solutions if line in shown and line not in elsewhere]
+    assert all(student.SOLUTION_BEGIN not in cell.source for cell in edition.cells)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name[:2] for p in NOTEBOOKS])
+def test_no_hidden_test_and_graded_checks_are_locked(editions):
+    nb, edition = editions
+    hidden = {line for cell in nb.cells for line in _regions(cell.source, HIDDEN_BEGIN, "### END HIDDEN TESTS")[0]}
+    text = "\n".join(cell.source for cell in edition.cells)
+    assert HIDDEN_BEGIN not in text and not [line for line in hidden if line in text]
+    for cell in edition.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
+            assert cell.metadata["editable"] is False and cell.metadata["deletable"] is False
+
+
+def test_no_instructor_cell_in_the_student_edition(editions):
+    nb, edition = editions
+    notes = [cell.source for cell in nb.cells if _instructor(cell)]
+    assert not [cell for cell in edition.cells if _instructor(cell)]
+    assert not [note for note in notes if note.strip() and any(note in cell.source for cell in edition.cells)]
+    # removing them cannot break a later cell: they are text (speaker notes), never code
+    assert not [cell.source[:60] for cell in nb.cells if _instructor(cell) and cell.cell_type == "code"]
+    assert len(edition.cells) == len(nb.cells) - len(notes)
+
+
+def test_every_stub_sits_inside_a_function_so_the_cell_still_runs(editions):
+    """`raise NotImplementedError()` at the top level of a cell would stop Run All; inside a function, the check
+    cell reports "not done" and the notebook goes on with the reference."""
+    _, edition = editions
+    for cell in edition.cells:
+        if cell.cell_type == "code" and "raise NotImplementedError()" in cell.source:
+            tree = ast.parse(cell.source)
+            top = [node for node in tree.body if isinstance(node, ast.Raise)]
+            assert not top, f"a solution stub at the top level of:\n{cell.source}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_solution_cells_carry_nbgrader_metadata(path):
     """Teachers who use nbgrader can take the notebooks as they are: solution cells are marked, ids are unique."""
     cells = json.loads(path.read_text())["cells"]
@@ -83,15 +104,66 @@ def test_course_has_at_least_two_exercises_per_notebook_and_sixteen_in_all():
     assert min(counts.values()) >= 2 and sum(counts.values()) >= 16, counts
 
 
+def _executed_exercise_notebook():
+    """A small instructor notebook as render leaves it: a solution, its graded check with a verdict, a speaker note,
+    a figure-like output."""
+    nbgrader = {"schema_version": 3, "task": False, "locked": False}
+    solution = new_code_cell(
+        "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+        metadata={"nbgrader": {**nbgrader, "solution": True, "grade": False, "grade_id": "01-ex1-square"}},
+    )
+    check = new_code_cell(
+        "square = ex.square.check(square)\n### BEGIN HIDDEN TESTS\nassert ex.square.passed\n### END HIDDEN TESTS",
+        metadata={
+            "nbgrader": {**nbgrader, "solution": False, "grade": True, "locked": True, "grade_id": "01-ex1-check"},
+            "slideshow": {"slide_type": "skip"},
+        },
+    )
+    check.outputs = [new_output("stream", text="Exercise 1.1 (the square): ✓ correct\n")]
+    figure = new_code_cell("print(square(3))", outputs=[new_output("stream", text="nine\n")])
+    note = new_markdown_cell(
+        "Most students write x ** 2.",
+        metadata={"tags": ["instructor"], "slideshow": {"slide_type": "notes"}},
+    )
+    title = new_markdown_cell("# 01 squares", metadata={"slideshow": {"slide_type": "slide"}})
+    return new_notebook(
+        cells=[title, solution, check, figure, note],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+
+
+def test_presenter_edition_keeps_notes_and_outputs_but_no_answer():
+    nb = _executed_exercise_notebook()
+    shown = student.presenter_edition(nb)
+    text = json.dumps(shown, ensure_ascii=False)
+    assert "x * x" not in text and "passed" not in text and "✓ correct" not in text  # solution, hidden test, verdict
+    assert "Most students write" in text and "nine" in text  # the speaker note and the measured output stay
+    assert "nine" not in json.dumps(student.presenter_edition(nb, outputs=False), ensure_ascii=False)
+    assert "x * x" in nb.cells[1].source  # the instructor notebook itself is untouched
+
+
+def test_solutions_edition_has_one_slide_per_exercise_with_its_verdict():
+    deck = student.solutions_edition(_executed_exercise_notebook())
+    slides = [c.source for c in deck.cells if c.metadata.get("slideshow", {}).get("slide_type") == "slide"]
+    assert slides == ["# Solutions\n\n01 squares", "## Exercise 1.1"]
+    text = json.dumps(deck, ensure_ascii=False)
+    assert "x * x" in text and "✓ correct" in text and "passed" not in text and "Most students" not in text
+    verdict = deck.cells[-1]
+    assert "hide-input" in verdict.metadata["tags"] and verdict.metadata["slideshow"]["slide_type"] == "fragment"
+
+
 @pytest.mark.slow
 def test_student_edition_runs_end_to_end_with_every_exercise_not_done(tmp_path):
-    """What students get: every notebook still runs to the end (it goes on with the reference solutions), its
-    claims hold, and each exercise is reported as not done."""
-    results = render.render(NOTEBOOKS[0].parent, tmp_path, fast=True, student=True, echo=lambda text: None)
-    assert [r.notebook for r in results] == [p.name for p in NOTEBOOKS]
+    """What students get runs to the end (it goes on with the reference solutions), its claims hold, and each
+    exercise is reported as not done. 01 and 04 are left to tests/test_nbgrader.py, which runs their release."""
+    only = [p.name[:2] for p in NOTEBOOKS if p.name[:2] not in RUN_BY_NBGRADER_TEST]
+    results = render.render(
+        NOTEBOOKS[0].parent, tmp_path, fast=True, student=True, only=only, echo=lambda text: None, timeout=600
+    )
+    assert [r.notebook[:2] for r in results] == only
     for r in results:
         assert r.ok, f"{r.notebook}: {r.error}"
         assert r.exercises and set(r.exercises.values()) == {"not done"}, (r.notebook, r.exercises)
     handouts = sorted(tmp_path.glob("*.ipynb"))
-    assert [p.name for p in handouts] == [p.name for p in NOTEBOOKS]
+    assert [p.name[:2] for p in handouts] == only
     assert all(student.SOLUTION_BEGIN not in p.read_text() for p in handouts)
