@@ -2,7 +2,8 @@
 posterior p_theta(z|x) are closed-form, so the ELBO, its KL gap, the IWAE bound and gradient estimators can be
 checked against truth.
 
-The variational family is q_phi(z) = N(z; m, diag s²) with phi = (m, log s), for one observation x.
+The variational family is q_phi(z) = N(z; mu, diag exp(logvar)) with phi = (mu, logvar), logvar = log σ² as in
+`objectives` and the VAE; the ELBO returns its terms by name as `objectives.elbo` does.
 Exact answers need float64; the model keeps W's dtype and device and casts its inputs to them.
 """
 
@@ -12,7 +13,7 @@ import math
 
 import torch
 
-from .models import _positive_int
+from .checks import positive_int
 from .objectives import LOG_2PI, kl_to_standard_normal, normal_log_density, standard_normal_log_density
 
 
@@ -70,7 +71,7 @@ class LinearGaussian:
         diagonal_posterior=True makes W's columns orthogonal (W = Q diag(norms)), so Wᵀ W and hence the posterior
         covariance Σ are diagonal: the case where a mean-field q_phi can match p_theta(z|x) exactly (needs p ≥ d).
         """
-        d, p = _positive_int(latent_dim, "latent_dim"), _positive_int(data_dim, "data_dim")
+        d, p = positive_int(latent_dim, "latent_dim"), positive_int(data_dim, "data_dim")
         W = scale * torch.randn(p, d, generator=generator, dtype=dtype)
         if diagonal_posterior:
             if p < d:
@@ -95,7 +96,7 @@ class LinearGaussian:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Ancestral sampling z ~ p(z), x ~ p_theta(x|z).  -> x (n, p), z (n, d)"""
-        n = _positive_int(n, "n")
+        n = positive_int(n, "n")
         z = torch.randn(n, self.latent_dim, generator=generator, dtype=self.W.dtype, device=self.W.device)
         noise = torch.randn(n, self.data_dim, generator=generator, dtype=self.W.dtype, device=self.W.device)
         # x = W z + b + sigma ε
@@ -109,8 +110,8 @@ class LinearGaussian:
         """log p_theta(x|z) = log N(x; W z + b, sigma² I).  x (..., p), z (..., d) -> (...), broadcast"""
         x, z = self._as(x, self.data_dim, "x"), self._as(z, self.latent_dim, "z")
         mean = z @ self.W.T + self.b  # (..., d) -> (..., p)
-        # -1/2 Σ_i [log 2π sigma² + (x_i - (Wz + b)_i)² / sigma²]
-        return -0.5 * (LOG_2PI + 2 * self.log_sigma + (x - mean).pow(2) / self.sigma**2).sum(-1)
+        # log N(x; W z + b, sigma² I): the Gaussian log-density with log-variance 2 log sigma in every dimension
+        return normal_log_density(x, mean, 2 * self.log_sigma)
 
     def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p_theta(x, z) = log p_theta(x|z) + log p(z).  x (..., p), z (..., d) -> (...)"""
@@ -150,7 +151,7 @@ class LinearGaussian:
         x: (p,) -> (repeats,). Computed in log space and in chunks, so n can be large.
         """
         x = self._as(x, self.data_dim, "x")
-        n, repeats = _positive_int(n, "n"), _positive_int(repeats, "repeats")
+        n, repeats = positive_int(n, "n"), positive_int(repeats, "repeats")
         if x.dim() != 1:
             raise ValueError(f"x must be one observation of shape ({self.data_dim},), got {tuple(x.shape)}")
         chunk = max(1, 2**22 // (repeats * (self.data_dim + self.latent_dim)))
@@ -165,21 +166,16 @@ class LinearGaussian:
         return total - math.log(n)
 
 
-# ---- the variational family q_phi(z) = N(z; m, diag s²), phi = (m, log s) ----
+# ---- the variational family q_phi(z) = N(z; mu, diag exp(logvar)), phi = (mu, logvar), logvar = log σ² ----
 
 
-def log_q(z: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    """log q_phi(z) = log N(z; m, diag s²).  z, m, log_s: (..., d), broadcast -> (...)"""
-    return normal_log_density(z, m, 2 * log_s)  # logvar = log s² = 2 log s
-
-
-def _check_q(model: LinearGaussian, x, m, log_s) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _check_q(model: LinearGaussian, x, mu, logvar) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     if not isinstance(model, LinearGaussian):
         raise TypeError(f"model must be a LinearGaussian, got {type(model).__name__}")
     return (
         model._as(x, model.data_dim, "x"),
-        model._as(m, model.latent_dim, "m"),
-        model._as(log_s, model.latent_dim, "log_s"),
+        model._as(mu, model.latent_dim, "mu"),
+        model._as(logvar, model.latent_dim, "logvar"),
     )
 
 
@@ -204,98 +200,99 @@ def gaussian_kl(mean0: torch.Tensor, cov0: torch.Tensor, mean1: torch.Tensor, co
 
 
 def expected_log_likelihood(
-    model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor
+    model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
 ) -> torch.Tensor:
-    """E_q[log p_theta(x|z)] in closed form.  x (..., p), m, log_s (..., d) -> (...)"""
-    x, m, log_s = _check_q(model, x, m, log_s)
-    residual = x - (m @ model.W.T + model.b)  # (..., p)
-    # E_q ||x - Wz - b||² = ||x - Wm - b||² + Σ_j s_j² ||W_:j||²
-    spread = (torch.exp(2 * log_s) * model.W.pow(2).sum(0)).sum(-1)
+    """E_q[log p_theta(x|z)] in closed form.  x (..., p), mu, logvar (..., d) -> (...)"""
+    x, mu, logvar = _check_q(model, x, mu, logvar)
+    residual = x - (mu @ model.W.T + model.b)  # (..., p)
+    # E_q ||x - Wz - b||² = ||x - W mu - b||² + Σ_j σ_j² ||W_:j||²
+    spread = (logvar.exp() * model.W.pow(2).sum(0)).sum(-1)
     return -0.5 * (
         model.data_dim * (LOG_2PI + 2 * model.log_sigma) + (residual.pow(2).sum(-1) + spread) / model.sigma**2
     )
 
 
-def kl_to_prior(m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    """KL(q_phi(z) || p(z)), p(z) = N(0, I): the VAE's KL term with mu = m, log σ² = 2 log s.  (..., d) -> (...)"""
-    return kl_to_standard_normal(m, 2 * log_s)
+def elbo(model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:
+    """ELBO(x; theta, phi) = E_q[log p_theta(x|z)] - KL(q_phi(z) || p(z)), in closed form, with its two terms.
+
+    Returns {"elbo", "log_px_z", "kl"}, each (...), as `objectives.elbo` does, except that log_px_z here is the
+    exact expectation E_q[log p_theta(x|z)] rather than its value at one sampled z.
+    """
+    x, mu, logvar = _check_q(model, x, mu, logvar)
+    log_px_z = expected_log_likelihood(model, x, mu, logvar)
+    kl = kl_to_standard_normal(mu, logvar)
+    return {"elbo": log_px_z - kl, "log_px_z": log_px_z, "kl": kl}
 
 
-def elbo(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    """ELBO(x; theta, phi) = E_q[log p_theta(x|z)] - KL(q_phi(z) || p(z)), in closed form.  -> (...)"""
-    x, m, log_s = _check_q(model, x, m, log_s)
-    return expected_log_likelihood(model, x, m, log_s) - kl_to_prior(m, log_s)
-
-
-def kl_to_posterior(model: LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
+def kl_to_posterior(model: LinearGaussian, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q_phi(z) || p_theta(z|x)), the gap log p_theta(x) - ELBO, in closed form.  -> (...)"""
-    x, m, log_s = _check_q(model, x, m, log_s)
+    x, mu, logvar = _check_q(model, x, mu, logvar)
     post_mean, post_cov = model.posterior(x)
-    return gaussian_kl(m, torch.diag_embed(torch.exp(2 * log_s)), post_mean, post_cov)
+    return gaussian_kl(mu, torch.diag_embed(logvar.exp()), post_mean, post_cov)
 
 
 def iwae_bound(
     model: LinearGaussian,
     x: torch.Tensor,
-    m: torch.Tensor,
-    log_s: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
     k: int,
     repeats: int = 1,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Importance-weighted bound log 1/k Σ_i p_theta(x, z_i) / q_phi(z_i), z_i ~ q_phi (Burda et al. 2016).
 
-    x (p,), m, log_s (d,) -> (repeats,) independent draws of the bound. Its mean is ≤ log p_theta(x), equals the
-    ELBO at k = 1, is non-decreasing in k and tends to log p_theta(x) as k -> ∞.
+    x (p,), mu, logvar (d,) -> (repeats,) independent draws of the bound (a tensor, as `objectives.iwae_bound`).
+    Its mean is ≤ log p_theta(x), equals the ELBO at k = 1, is non-decreasing in k and tends to log p_theta(x).
     """
-    x, m, log_s = _check_q(model, x, m, log_s)
-    k, repeats = _positive_int(k, "k"), _positive_int(repeats, "repeats")
-    eps = torch.randn(repeats, k, model.latent_dim, generator=generator, dtype=m.dtype, device=m.device)
-    z = m + torch.exp(log_s) * eps  # (repeats, k, d)
+    x, mu, logvar = _check_q(model, x, mu, logvar)
+    k, repeats = positive_int(k, "k"), positive_int(repeats, "repeats")
+    eps = torch.randn(repeats, k, model.latent_dim, generator=generator, dtype=mu.dtype, device=mu.device)
+    z = mu + torch.exp(0.5 * logvar) * eps  # (repeats, k, d)
     # log w_i = log p(x, z_i) - log q(z_i)
-    log_w = model.log_joint(x, z) - log_q(z, m, log_s)
+    log_w = model.log_joint(x, z) - normal_log_density(z, mu, logvar)
     # log 1/k Σ_i w_i
     return torch.logsumexp(log_w, dim=1) - math.log(k)
 
 
 def mean_field_optimum(model: LinearGaussian, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The best diagonal q_phi for a Gaussian posterior N(μ, Λ⁻¹): m = μ, s_j² = 1 / Λ_jj (Bishop 2006, §10.1.2).
+    """The best diagonal q_phi for a Gaussian posterior N(μ, Λ⁻¹): mu = μ, σ_j² = 1 / Λ_jj (Bishop 2006, §10.1.2).
 
     It minimises KL(q || p_theta(z|x)) over diagonal Gaussians; the minimal KL is 1/2 log(Π_j Λ_jj / det Λ), zero
-    exactly when the posterior is diagonal.  x (..., p) -> m (..., d), log_s (d,)
+    exactly when the posterior is diagonal.  x (..., p) -> mu (..., d), logvar (d,)
     """
     mean, _ = model.posterior(x)
-    # log s_j = -1/2 log Λ_jj
-    return mean, -0.5 * torch.log(torch.diagonal(model.posterior_precision()))
+    # log σ_j² = -log Λ_jj
+    return mean, -torch.log(torch.diagonal(model.posterior_precision()))
 
 
 def reparameterized_gradient(
     model: LinearGaussian,
     x: torch.Tensor,
-    m: torch.Tensor,
-    log_s: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
     n: int,
     repeats: int = 1,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reparameterized estimate of ∇_phi ELBO with n samples, `repeats` independent times.
 
-    z = m + s ⊙ ε, ε ~ N(0, I), so ∇_phi E_q[f(z)] = E_ε[∇_phi f(m + s ⊙ ε)] with f = log p_theta(x, z) - log q_phi(z).
-    (The score-function estimate it is compared with in notebook 05 is the student's own, exercise 5.3.)
-    x (p,), m, log_s (d,) -> grads wrt m and log s, (repeats, d) each.
+    z = mu + σ ⊙ ε, ε ~ N(0, I), so ∇_phi E_q[f(z)] = E_ε[∇_phi f(mu + σ ⊙ ε)], f = log p_theta(x, z) - log q_phi(z).
+    (The score-function estimate it is compared with in notebook 05 is the student's own exercise.)
+    x (p,), mu, logvar (d,) -> grads wrt mu and logvar, (repeats, d) each.
     """
-    x, m, log_s = _check_q(model, x, m, log_s)
-    n, repeats = _positive_int(n, "n"), _positive_int(repeats, "repeats")
-    # one copy of (m, log s) per sample, (repeats, n, d) each, so that one backward gives every per-sample gradient
-    shape = (repeats, n, m.shape[-1])
-    m_i = m.detach().expand(shape).clone().requires_grad_(True)
-    log_s_i = log_s.detach().expand(shape).clone().requires_grad_(True)
-    eps = torch.randn(shape, generator=generator, dtype=m.dtype, device=m.device)
+    x, mu, logvar = _check_q(model, x, mu, logvar)
+    n, repeats = positive_int(n, "n"), positive_int(repeats, "repeats")
+    # one copy of (mu, logvar) per sample, (repeats, n, d) each, so that one backward gives every per-sample gradient
+    shape = (repeats, n, mu.shape[-1])
+    mu_i = mu.detach().expand(shape).clone().requires_grad_(True)
+    logvar_i = logvar.detach().expand(shape).clone().requires_grad_(True)
+    eps = torch.randn(shape, generator=generator, dtype=mu.dtype, device=mu.device)
     with torch.enable_grad():
-        # z = g(phi, ε) = m + s ⊙ ε
-        z = m_i + torch.exp(log_s_i) * eps
-        (model.log_joint(x, z) - log_q(z, m_i, log_s_i)).sum().backward()
-    return m_i.grad.mean(1), log_s_i.grad.mean(1)
+        # z = g(phi, ε) = mu + σ ⊙ ε
+        z = mu_i + torch.exp(0.5 * logvar_i) * eps
+        (model.log_joint(x, z) - normal_log_density(z, mu_i, logvar_i)).sum().backward()
+    return mu_i.grad.mean(1), logvar_i.grad.mean(1)
 
 
 def maximum_likelihood(x: torch.Tensor, latent_dim: int) -> LinearGaussian:
@@ -308,7 +305,7 @@ def maximum_likelihood(x: torch.Tensor, latent_dim: int) -> LinearGaussian:
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 2 or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor of shape (N, p), got {x!r:.80}")
-    d = _positive_int(latent_dim, "latent_dim")
+    d = positive_int(latent_dim, "latent_dim")
     if not d < x.shape[1]:
         raise ValueError(f"latent_dim must be smaller than the data dimension {x.shape[1]}, got {d}")
     b = x.mean(0)

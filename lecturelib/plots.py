@@ -81,3 +81,26 @@ def latent_scatter(z: torch.Tensor, labels: torch.Tensor, title: str | None = No
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+# --- notebook 05 ---
+def density_contours(ax, axis: torch.Tensor, log_density: torch.Tensor, color: str, label: str) -> None:
+    """Contours of a density on the square grid axis × axis (log_density: (G, G)) at the heights of a Gaussian's
+    1, 2 and 3 standard deviations (density / max = exp(-r²/2)), labelled once in the legend."""
+    density = log_density.detach().exp().cpu()
+    levels = (density.max() * torch.exp(-0.5 * torch.tensor([9.0, 4.0, 1.0]))).tolist()
+    ax.contour(axis.cpu(), axis.cpu(), density, levels=levels, colors=color, linewidths=1.2)
+    ax.plot([], [], color=color, label=label)
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", aspect="equal")
+
+
+def elbo_bars(ax, elbo: float, kl: float, log_px: float) -> None:
+    """log p(x) = ELBO + KL(q || p(z|x)) as a waterfall of three bars, each labelled with its value (nats)."""
+    ax.bar(0, elbo, color="C1", width=0.6)
+    ax.bar(1, kl, bottom=elbo, color="C3", width=0.6)
+    ax.bar(2, log_px, color="C0", width=0.6)
+    ax.axhline(log_px, color="k", lw=0.8, ls="--")
+    ax.axhline(0, color="k", lw=0.8)
+    labels = [f"ELBO\n= {elbo:.2f}", f"+ KL(q‖p(z|x))\n= {kl:.2f}", f"= log p(x)\n= {log_px:.2f}"]
+    ax.set_xticks([0, 1, 2], labels)
+    ax.set(ylabel="nats", title="log p(x) = ELBO + KL(q ‖ p(z|x))")

@@ -18,14 +18,14 @@ fast = settings(max_examples=15, deadline=None)
 
 
 def random_problem(seed: int, d: int = 3, p: int = 5, diagonal_posterior: bool = False):
-    """A random model, one observation x from it, and a random diagonal q (m, log_s)."""
+    """A random model, one observation x from it, and a random diagonal q (mu, logvar), logvar = log σ²."""
     g = torch.Generator().manual_seed(seed)
     sigma = 0.3 + torch.rand(1, generator=g).item()
     model = lvm.LinearGaussian.random(d, p, sigma, diagonal_posterior=diagonal_posterior, generator=g)
     x = model.sample(1, generator=g)[0][0]
-    m = torch.randn(d, generator=g, dtype=F64)
-    log_s = torch.randn(d, generator=g, dtype=F64) - 0.5
-    return model, x, m, log_s, g
+    mu = torch.randn(d, generator=g, dtype=F64)
+    logvar = 2 * torch.randn(d, generator=g, dtype=F64) - 1
+    return model, x, mu, logvar, g
 
 
 def test_log_marginal_matches_torch_multivariate_normal():
@@ -84,109 +84,118 @@ def test_gaussian_kl_matches_torch_distributions():
     torch.testing.assert_close(lvm.gaussian_kl(mean0, cov0, mean1, cov1), expected)
 
 
-def test_kl_to_prior_matches_torch_distributions():
-    _, _, m, log_s, _ = random_problem(6)
-    expected = kl_divergence(Normal(m, log_s.exp()), Normal(0.0, 1.0)).sum()
-    torch.testing.assert_close(lvm.kl_to_prior(m, log_s), expected)
+def test_elbo_terms_match_torch_distributions_and_monte_carlo():
+    """The KL term against torch.distributions (σ = exp(logvar / 2): fails if logvar is read as log σ), the
+    expected log-likelihood against a Monte Carlo average of torch.distributions' log-density."""
+    model, x, mu, logvar, g = random_problem(6)
+    terms = lvm.elbo(model, x, mu, logvar)
+    assert set(terms) == {"elbo", "log_px_z", "kl"}
+    expected_kl = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum()
+    torch.testing.assert_close(terms["kl"], expected_kl)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(200_000, 3, generator=g, dtype=F64)
+    log_px_z = Normal(z @ model.W.T + model.b, model.sigma).log_prob(x).sum(-1)
+    assert abs(log_px_z.mean() - terms["log_px_z"]) < 4 * log_px_z.std() / math.sqrt(len(z))
+    torch.testing.assert_close(terms["elbo"], terms["log_px_z"] - terms["kl"])
 
 
 @fast
 @given(seeds)
 def test_log_marginal_is_elbo_plus_kl_to_posterior(seed):
-    model, x, m, log_s, _ = random_problem(seed)
-    total = lvm.elbo(model, x, m, log_s) + lvm.kl_to_posterior(model, x, m, log_s)
+    model, x, mu, logvar, _ = random_problem(seed)
+    total = lvm.elbo(model, x, mu, logvar)["elbo"] + lvm.kl_to_posterior(model, x, mu, logvar)
     torch.testing.assert_close(total, model.log_marginal(x))
 
 
 @fast
 @given(seeds)
 def test_elbo_never_exceeds_log_marginal(seed):
-    model, x, m, log_s, _ = random_problem(seed)
-    assert lvm.elbo(model, x, m, log_s) <= model.log_marginal(x) + 1e-9
+    model, x, mu, logvar, _ = random_problem(seed)
+    assert lvm.elbo(model, x, mu, logvar)["elbo"] <= model.log_marginal(x) + 1e-9
 
 
 @fast
 @given(seeds)
 def test_kl_to_posterior_is_nonnegative_and_zero_only_at_the_posterior(seed):
-    model, x, m, log_s, g = random_problem(seed, diagonal_posterior=True)
-    assert lvm.kl_to_posterior(model, x, m, log_s) >= 0
+    model, x, mu, logvar, g = random_problem(seed, diagonal_posterior=True)
+    assert lvm.kl_to_posterior(model, x, mu, logvar) >= 0
     post_mean, post_cov = model.posterior(x)
-    exact_log_s = 0.5 * torch.log(torch.diagonal(post_cov))
-    assert abs(lvm.kl_to_posterior(model, x, post_mean, exact_log_s).item()) < 1e-10
+    exact_logvar = torch.log(torch.diagonal(post_cov))
+    assert abs(lvm.kl_to_posterior(model, x, post_mean, exact_logvar).item()) < 1e-10
     nudge = 1e-2 * torch.randn(3, generator=g, dtype=F64)
-    assert lvm.kl_to_posterior(model, x, post_mean + nudge, exact_log_s) > 1e-7
-    assert lvm.kl_to_posterior(model, x, post_mean, exact_log_s + nudge) > 1e-7
+    assert lvm.kl_to_posterior(model, x, post_mean + nudge, exact_logvar) > 1e-7
+    assert lvm.kl_to_posterior(model, x, post_mean, exact_logvar + nudge) > 1e-7
 
 
 def test_closed_form_elbo_matches_monte_carlo():
-    model, x, m, log_s, g = random_problem(7)
-    z = m + log_s.exp() * torch.randn(200_000, 3, generator=g, dtype=F64)  # z_i ~ q
-    samples = model.log_joint(x, z) - Normal(m, log_s.exp()).log_prob(z).sum(-1)
+    model, x, mu, logvar, g = random_problem(7)
+    sigma = torch.exp(0.5 * logvar)
+    z = mu + sigma * torch.randn(200_000, 3, generator=g, dtype=F64)  # z_i ~ q
+    samples = model.log_joint(x, z) - Normal(mu, sigma).log_prob(z).sum(-1)
     standard_error = samples.std() / math.sqrt(len(samples))
-    assert abs(samples.mean() - lvm.elbo(model, x, m, log_s)) < 4 * standard_error
+    assert abs(samples.mean() - lvm.elbo(model, x, mu, logvar)["elbo"]) < 4 * standard_error
 
 
 def test_iwae_is_exact_with_the_posterior_as_proposal():
     # with q = p(z|x) every weight p(x, z)/q(z) equals p(x), so the bound is log p(x) for every k
     model, x, _, _, g = random_problem(8, diagonal_posterior=True)
     mean, cov = model.posterior(x)
-    bound = lvm.iwae_bound(model, x, mean, 0.5 * torch.log(torch.diagonal(cov)), k=3, repeats=5, generator=g)
+    bound = lvm.iwae_bound(model, x, mean, torch.log(torch.diagonal(cov)), k=3, repeats=5, generator=g)
     torch.testing.assert_close(bound, model.log_marginal(x).expand(5))
 
 
 @settings(max_examples=10, deadline=None)
 @given(seeds)
 def test_iwae_bound_rises_towards_log_marginal_with_k(seed):
-    model, x, m, log_s, g = random_problem(seed, d=2, p=3)
+    model, x, mu, logvar, g = random_problem(seed, d=2, p=3)
     log_px = model.log_marginal(x).item()
     means, errors = [], []
     for k in (1, 4, 16, 64):
-        draws = lvm.iwae_bound(model, x, m, log_s, k, repeats=400, generator=g)
+        draws = lvm.iwae_bound(model, x, mu, logvar, k, repeats=400, generator=g)
         means.append(draws.mean().item())
         errors.append(draws.std().item() / 20)
     # a bound, and non-decreasing in k on average (within Monte Carlo error)
     assert all(mean <= log_px + 4 * err for mean, err in zip(means, errors))
     assert all(b >= a - 4 * (ea + eb) for a, b, ea, eb in zip(means, means[1:], errors, errors[1:]))
     # k = 1 is the ELBO
-    assert abs(means[0] - lvm.elbo(model, x, m, log_s).item()) < 4 * errors[0]
+    assert abs(means[0] - lvm.elbo(model, x, mu, logvar)["elbo"].item()) < 4 * errors[0]
 
 
 def test_iwae_bound_tends_to_log_marginal_for_large_k():
     # an over-dispersed, off-centre proposal: a loose ELBO, but importance weights with light tails
     model, x, _, _, g = random_problem(9, d=2, p=3)
-    m, log_s = lvm.mean_field_optimum(model, x)
-    m, log_s = m + 0.5, log_s + 0.7
+    mu, logvar = lvm.mean_field_optimum(model, x)
+    mu, logvar = mu + 0.5, logvar + 1.4
     log_px = model.log_marginal(x)
-    gap_1 = log_px - lvm.elbo(model, x, m, log_s)
-    gap_k = log_px - lvm.iwae_bound(model, x, m, log_s, 20_000, repeats=20, generator=g).mean()
+    gap_1 = log_px - lvm.elbo(model, x, mu, logvar)["elbo"]
+    gap_k = log_px - lvm.iwae_bound(model, x, mu, logvar, 20_000, repeats=20, generator=g).mean()
     assert gap_1 > 0.5
     assert abs(gap_k) < 0.01 * gap_1
 
 
-def analytic_elbo_gradient(model, x, m, log_s):
-    m, log_s = m.clone().requires_grad_(True), log_s.clone().requires_grad_(True)
-    return torch.autograd.grad(lvm.elbo(model, x, m, log_s), (m, log_s))
+def analytic_elbo_gradient(model, x, mu, logvar):
+    mu, logvar = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
+    return torch.autograd.grad(lvm.elbo(model, x, mu, logvar)["elbo"], (mu, logvar))
 
 
 def test_reparameterized_gradient_is_unbiased():
-    model, x, m, log_s, g = random_problem(10)
-    grad_m, grad_log_s = lvm.reparameterized_gradient(model, x, m, log_s, n=8, repeats=20_000, generator=g)
-    for draws, exact in zip((grad_m, grad_log_s), analytic_elbo_gradient(model, x, m, log_s)):
+    model, x, mu, logvar, g = random_problem(10)
+    grad_mu, grad_log_s = lvm.reparameterized_gradient(model, x, mu, logvar, n=8, repeats=20_000, generator=g)
+    for draws, exact in zip((grad_mu, grad_log_s), analytic_elbo_gradient(model, x, mu, logvar)):
         standard_error = draws.std(0) / math.sqrt(draws.shape[0])
         assert torch.all((draws.mean(0) - exact).abs() < 4.5 * standard_error), (draws.mean(0), exact)
 
 
 def test_reparameterized_gradient_has_much_lower_variance_than_the_score_function():
     """Against exercise 5.3's reference score-function estimate, on the same problem and sample size."""
-    model, x, m, log_s, g = random_problem(11)
+    model, x, mu, logvar, g = random_problem(11)
     repeats, n = 2000, 4
-    reparam = torch.cat(lvm.reparameterized_gradient(model, x, m, log_s, n=n, repeats=repeats, generator=g), -1)
+    reparam = torch.cat(lvm.reparameterized_gradient(model, x, mu, logvar, n=n, repeats=repeats, generator=g), -1)
 
     def f(z):  # f = log p(x, z) - log q(z), phi held fixed
-        return model.log_joint(x, z) - lvm.log_q(z, m, log_s)
+        return model.log_joint(x, z) - Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1)
 
-    eps = torch.randn(repeats, n, m.shape[-1], generator=g, dtype=F64)
-    score = torch.vmap(lambda e: torch.cat(nb05.reference_score_function_gradient(f, m, log_s, e)))(eps)
+    eps = torch.randn(repeats, n, mu.shape[-1], generator=g, dtype=F64)
+    score = torch.vmap(lambda e: torch.cat(nb05.reference_score_function_gradient(f, mu, logvar, e)))(eps)
     assert score.mean(0).sub(reparam.mean(0)).abs().max() < 0.5 * score.std(0).max()  # both estimate one gradient
     assert score.var(0).sum() > 10 * reparam.var(0).sum()
 
@@ -195,17 +204,17 @@ def test_reparameterized_gradient_has_much_lower_variance_than_the_score_functio
 @given(seeds)
 def test_mean_field_optimum_maximises_elbo_over_diagonal_q(seed):
     model, x, _, _, g = random_problem(seed)
-    m, log_s = mean_field_optimum = lvm.mean_field_optimum(model, x)
-    grad_m, grad_log_s = analytic_elbo_gradient(model, x, m, log_s)
-    assert grad_m.abs().max() < 1e-8 and grad_log_s.abs().max() < 1e-8
-    best = lvm.elbo(model, x, *mean_field_optimum)
+    mu, logvar = mean_field_optimum = lvm.mean_field_optimum(model, x)
+    grad_mu, grad_log_s = analytic_elbo_gradient(model, x, mu, logvar)
+    assert grad_mu.abs().max() < 1e-8 and grad_log_s.abs().max() < 1e-8
+    best = lvm.elbo(model, x, *mean_field_optimum)["elbo"]
     for _ in range(5):
         other = lvm.elbo(
             model,
             x,
-            m + 0.1 * torch.randn(3, generator=g, dtype=F64),
-            log_s + 0.1 * torch.randn(3, generator=g, dtype=F64),
-        )
+            mu + 0.1 * torch.randn(3, generator=g, dtype=F64),
+            logvar + 0.1 * torch.randn(3, generator=g, dtype=F64),
+        )["elbo"]
         assert other < best
 
 
@@ -217,11 +226,11 @@ def test_naive_monte_carlo_converges_in_one_dimension():
 
 
 def test_a_tensor_sigma_gives_the_same_model_and_its_gradient():
-    model, x, m, log_s, g = random_problem(14)
+    model, x, mu, logvar, g = random_problem(14)
     sigma = torch.tensor(model.sigma, dtype=F64, requires_grad=True)
     fitted = lvm.LinearGaussian(model.W, model.b, sigma)
     torch.testing.assert_close(fitted.log_marginal(x), model.log_marginal(x))
-    torch.testing.assert_close(lvm.elbo(fitted, x, m, log_s), lvm.elbo(model, x, m, log_s))
+    torch.testing.assert_close(lvm.elbo(fitted, x, mu, logvar), lvm.elbo(model, x, mu, logvar))
     z = torch.randn(4, 3, generator=g, dtype=F64)
     torch.testing.assert_close(fitted.log_likelihood(x, z), model.log_likelihood(x, z))
     # d log p(x) / d sigma against torch.distributions' density of the marginal
@@ -260,21 +269,21 @@ def test_maximum_likelihood_is_a_maximum_of_the_likelihood():
 
 
 def test_arguments_are_validated():
-    model, x, m, log_s, _ = random_problem(13)
+    model, x, mu, logvar, _ = random_problem(13)
     with pytest.raises(ValueError, match="sigma"):
         lvm.LinearGaussian(model.W, model.b, 0.0)
     with pytest.raises(ValueError, match="b must"):
         lvm.LinearGaussian(model.W, model.b[:2], 1.0)
     with pytest.raises(ValueError, match="x must"):
         model.log_marginal(x[:2])
-    with pytest.raises(ValueError, match="m must"):
-        lvm.elbo(model, x, m[:2], log_s)
+    with pytest.raises(ValueError, match="mu must"):
+        lvm.elbo(model, x, mu[:2], logvar)
     with pytest.raises(ValueError, match="k must"):
-        lvm.iwae_bound(model, x, m, log_s, k=0)
+        lvm.iwae_bound(model, x, mu, logvar, k=0)
     with pytest.raises(ValueError, match="diagonal_posterior"):
         lvm.LinearGaussian.random(4, 2, diagonal_posterior=True)
     with pytest.raises(TypeError, match="model"):
-        lvm.elbo("model", x, m, log_s)
+        lvm.elbo("model", x, mu, logvar)
     with pytest.raises(ValueError, match="sigma"):
         lvm.LinearGaussian(model.W, model.b, torch.tensor(-1.0))
     with pytest.raises(ValueError, match="latent_dim"):

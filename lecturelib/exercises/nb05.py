@@ -1,15 +1,15 @@
 """Exercises of notebook 05 (variational inference): `from lecturelib.exercises import nb05 as ex`.
 
-5.1 kl_to_prior: the analytic KL(N(m, diag s²) || N(0, I)), one value per example.
-5.2 elbo: the closed-form ELBO of the linear-Gaussian model, E_q[log p(x|z)] - KL(q || p(z)).
-5.3 score_function_gradient: the score-function (REINFORCE) estimate of ∇_phi E_q[f(z)], with a baseline.
-5.4 (question) does a baseline make the score function as precise as the reparameterization gradient?
-5.5 (question) how the variance ratio score function (with a baseline) / reparameterization grows with d.
+5.1 naive_log_marginal: the naive Monte Carlo estimate log 1/n Σ_i p_theta(x|z_i), z_i ~ p(z).
+5.2 kl_to_prior: the KL(N(mu, diag σ²) || N(0, I)), derived on paper, then coded (logvar = log σ²).
+5.3 elbo: the closed-form ELBO of the linear-Gaussian model and its two terms, as a dict.
+5.4 score_function_gradient: the score-function (REINFORCE) estimate of ∇_phi E_q[f(z)], with a baseline.
+5.5 (question) does a baseline make the score function as precise as the reparameterization gradient?
+5.6 (question) how the variance ratio score function (with a baseline) / reparameterization grows with d.
 
-Each checker runs the student's function on small float64 cases against an independent reference (torch.distributions'
-KL and log-densities, the identity log p(x) = ELBO + KL(q || p(z|x)), autograd of torch.distributions' log q), with a
-fixed torch.Generator, on a fork of the random generator so that the notebook's own draws do not depend on the
-student's code.
+Each checker runs the student's function, as the notebook calls it, on several small float64 cases against an
+independent reference (the exact log p(x) of the model, torch.distributions' KL and log-densities, the identity
+log p(x) = ELBO + KL(q || p(z|x)), autograd of torch.distributions' log q), with fixed generators.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
 from .. import lvm
-from . import Exercise, Hint, Question, as_tensor, compare
+from ..objectives import kl_to_standard_normal
+from . import Exercise, Hint, Question, as_tensor, call, compare, reseeds
 
 F64 = torch.float64
 
@@ -42,218 +43,278 @@ def _first_slip(got: torch.Tensor, want: torch.Tensor, slips) -> None:
 def _must_be_differentiable(out: torch.Tensor, what: str) -> None:
     if not out.requires_grad:
         raise Hint(
-            f"{what} is not differentiable in m and log_s (a .item(), .detach(), NumPy or torch.no_grad() "
+            f"{what} is not differentiable in mu and logvar (a .item(), .detach(), NumPy or torch.no_grad() "
             f"inside?): the notebook ascends the ELBO by autograd through it"
         )
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# 5.1 the KL term KL(q_phi(z) || p(z))
+# 5.1 the naive Monte Carlo estimate of log p(x)
 # ------------------------------------------------------------------------------------------------------------------
-def reference_kl_to_prior(m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    """KL(N(m, diag s²) || N(0, I)) = 1/2 Σ_j (m_j² + s_j² - 1 - log s_j²).  m, log_s: (..., d) -> (...)"""
-    return lvm.kl_to_prior(m, log_s)
+def reference_naive_log_marginal(model: lvm.LinearGaussian, x: torch.Tensor, n: int) -> torch.Tensor:
+    """log 1/n Σ_i p_theta(x|z_i), z_i ~ p(z) = N(0, I), in log space.  x: (p,) -> a scalar tensor"""
+    return model.naive_log_marginal(x, n)[0]
 
 
-def _kl_torch(m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    q = Independent(Normal(m, log_s.exp()), 1)
-    p = Independent(Normal(torch.zeros_like(m), torch.ones_like(m)), 1)
+def _naive(fn, model, x, n, what) -> torch.Tensor:
+    got = as_tensor(call(fn, model, x, n, what=what), what).detach().to(F64)
+    if got.numel() == n and n > 1:
+        raise Hint(
+            f"{what} returned {n} values, one per sample: return one number, the log of the mean of "
+            f"p(x|z_i) over the samples"
+        )
+    if got.numel() != 1:
+        raise Hint(f"{what} has shape {tuple(got.shape)}: return one number (a scalar tensor)")
+    return got.reshape(())
+
+
+def _naive_case(seed: int, d: int, p: int, sigma: float, scale: float = 1.0):
+    g = torch.Generator().manual_seed(seed)
+    model = lvm.LinearGaussian.random(d, p, sigma, scale=scale, generator=g)
+    return model, model.sample(1, generator=g)[0][0], g
+
+
+def _naive_accuracy(fn, seed: int, d: int, p: int, n: int, what: str) -> None:
+    """Close to the exact log p(x) at large n, in standard errors; else name the slip."""
+    model, x, g = _naive_case(seed, d, p, 0.7)
+    exact = model.log_marginal(x)
+    log_lik = model.log_likelihood(x, torch.randn(n, d, generator=g, dtype=F64))  # a reference draw, for the s.e.
+    w = torch.exp(log_lik - log_lik.max())
+    se = (w.std() / w.mean() / math.sqrt(n)).item()  # delta method: sd(w) / (√n mean(w))
+    got = _naive(fn, model, x, n, what)
+    if not torch.isfinite(got):
+        raise Hint(f"{what} is {got.item()} for a model where log p(x|z) is moderate: log of a negative number?")
+    tol = 6 * se + 1e-3
+    if abs(got - exact) < tol:
+        return
+    if abs(got - exact - math.log(n)) < tol:
+        raise Hint(
+            f"{what} is log p(x) + log n ({math.log(n):.3g} too high): the log of the SUM of p(x|z_i); "
+            f"the mean needs − log n"
+        )
+    mean_log = lvm.expected_log_likelihood(model, x, torch.zeros(d, dtype=F64), torch.zeros(d, dtype=F64))
+    if abs(got - mean_log) < 6 * (log_lik.std().item() / math.sqrt(n)) + 1e-3:
+        raise Hint(
+            f"{what} is the mean of log p(x|z_i) ({got.item():.4g}), below log p(x) = {exact.item():.4g} "
+            f"(Jensen): the estimate is the log of the mean, log 1/n Σ_i p(x|z_i)"
+        )
+    raise Hint(
+        f"{what} = {got.item():.4g} is {abs(got - exact).item() / se:.0f} standard errors from the exact log p(x) "
+        f"= {exact.item():.4g} (n = {n:,}, d = {d}): draw z_i from the prior N(0, I), shape (n, latent_dim), and "
+        f"average p(x|z_i) = exp(model.log_likelihood(x, z))"
+    )
+
+
+def check_naive_log_marginal(fn) -> None:
+    """Against the exact log p(x) at n = 100,000 (d = 1 and d = 2) within 6 standard errors; a fresh draw at every
+    call; finite where exp(log p(x|z)) underflows (p = 400, σ = 0.05) or overflows (σ = 0.01) in float64."""
+    what = "naive_log_marginal(model, x, n)"
+    _naive_accuracy(fn, 510, 1, 3, 100_000, what)
+    _naive_accuracy(fn, 511, 2, 4, 100_000, what)
+    model, x, _ = _naive_case(512, 2, 4, 0.7)
+    reseeds(lambda: _naive(fn, model, x, 100, what), what=what)
+    for seed, p, sigma, scale, shift, way in [
+        (513, 400, 0.05, 1.0, 3.0, "underflows to 0"),
+        (514, 300, 0.01, 1e-3, 0.0, "overflows"),
+    ]:
+        model, x, _ = _naive_case(seed, 1, p, sigma, scale)
+        x = x + shift  # shift 3: far from every Wz + b, log p(x|z) < -745 for every z and exp() is 0
+        got = _naive(fn, model, x, 1000, what)
+        top = model.log_likelihood(x, torch.zeros(1, dtype=F64)).item()
+        if not torch.isfinite(got):
+            raise Hint(
+                f"{what} is {got.item()} on a model with log p(x|z) near {top:.3g}: exp(log p(x|z)) {way} in "
+                f"float64; compute the log of the mean in log space, torch.logsumexp(log_lik, 0) − log n"
+            )
+
+
+naive_log_marginal = Exercise(
+    "5.1", "the naive Monte Carlo estimate of log p(x)", check_naive_log_marginal, reference_naive_log_marginal
+)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 5.2 the KL term KL(q_phi(z) || p(z)), derived on paper
+# ------------------------------------------------------------------------------------------------------------------
+def reference_kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag σ²) || N(0, I)) = 1/2 Σ_j (mu_j² + σ_j² - 1 - log σ_j²), logvar = log σ².  (..., d) -> (...)"""
+    return kl_to_standard_normal(mu, logvar)
+
+
+def _kl_torch(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    q = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+    p = Independent(Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1)
     return kl_divergence(q, p)
 
 
-def check_kl_to_prior(f) -> None:
-    """Against torch.distributions.kl_divergence on a batch of 5 diagonal Gaussians in d = 3, then one (d,) pair."""
-    g = torch.Generator().manual_seed(51)
-    m = torch.randn(5, 3, generator=g, dtype=F64)
-    log_s = 0.6 * torch.randn(5, 3, generator=g, dtype=F64)
-    want = _kl_torch(m, log_s)  # (5,)
-    what = "kl_to_prior(m, log_s)"
-    got = as_tensor(f(m.clone(), log_s.clone()), what)
-    if got.shape == m.shape:
-        raise Hint(
-            f"{what} has shape {tuple(got.shape)}, one value per latent dimension: sum the d terms of each "
-            f"example, .sum(-1), to get one KL per example, shape (5,)"
-        )
-    if got.numel() == 1:
-        if _close(got.reshape(()), want.sum()):
-            raise Hint(
-                f"{what} is summed over the batch: return one KL per example, shape (5,), summing over the "
-                f"latent dimension only (.sum(-1))"
-            )
-        if _close(got.reshape(()), want.mean()):
-            raise Hint(f"{what} is averaged over the batch: return one KL per example, shape (5,) (.sum(-1))")
-    s2, log_s2 = torch.exp(2 * log_s), 2 * log_s
-    _first_slip(
-        got,
-        want,
-        [
-            (
-                0.5 * (m**2 + log_s.exp() - 1 - log_s).sum(-1),
-                "log_s is log s, the log standard deviation, not log s²: use s² = exp(2 log_s) and log s² = 2 log_s",
-            ),
-            (0.5 * (m**2 + s2 - 1 - log_s).sum(-1), "the last term is log s² = 2 log_s, not log_s"),
-            (0.5 * (m**2 + log_s.exp() - 1 - log_s2).sum(-1), "s² = exp(2 log_s), not exp(log_s) (that is s)"),
-            (0.5 * (m**2 + s2 - log_s2).sum(-1), "the −1 in each term is missing: the KL of q = p(z) must be 0"),
-            (
-                0.5 * (m**2 + s2 - 1 + log_s2).sum(-1),
-                "sign of the log-variance term: ½ Σ_j (m_j² + s_j² − 1 − log s_j²)",
-            ),
-            (
-                (m**2 + s2 - 1 - log_s2).sum(-1),
-                "the factor ½ in front is missing: KL = ½ Σ_j (m_j² + s_j² − 1 − log s_j²)",
-            ),
-            (-want, "the KL has the wrong sign: a KL divergence is never negative"),
-        ],
-    )
+def _kl_slips(mu, logvar):
+    var = logvar.exp()
+    half = lambda t: 0.5 * t.sum(-1)  # noqa: E731
+    return [
+        (half(mu**2 + torch.exp(2 * logvar) - 1 - 2 * logvar), "logvar is log σ², not log σ: σ² = exp(logvar)"),
+        (half(mu**2 + torch.exp(0.5 * logvar) - 1 - logvar), "the second term is the variance σ² = exp(logvar)"),
+        (half(mu**2 + var - logvar), "the −1 in each term is missing: the KL of q = p(z) must be 0"),
+        (half(mu**2 + var - 1 + logvar), "sign of the log-variance term: ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)"),
+        (half(var - 1 - logvar), "the μ_j² term is missing: moving q's mean away from 0 costs ½ μ_j²"),
+        ((mu**2 + var - 1 - logvar).sum(-1), "the factor ½ in front is missing"),
+        (-_kl_torch(mu, logvar), "the KL has the wrong sign: a KL divergence is never negative"),
+    ]
+
+
+def _kl_case(fn, mu, logvar, what):
+    want = _kl_torch(mu, logvar)
+    got = as_tensor(call(fn, mu, logvar, what=what), what)
+    batch = mu.shape[:-1]
+    if mu.dim() > 1 and got.shape == mu.shape:
+        raise Hint(f"{what} has one value per latent dimension: sum the d terms of each example, .sum(-1)")
+    if mu.dim() > 1 and got.numel() == 1:
+        for total, how in [(want.sum(), "summed"), (want.mean(), "averaged")]:
+            if _close(got.reshape(()), total):
+                raise Hint(f"{what} is {how} over the batch: one KL per example, shape {tuple(batch)} (.sum(-1))")
+    _first_slip(got, want, _kl_slips(mu, logvar))
     compare(got, want, what, atol=1e-6, rtol=1e-6)
-    # one q of shape (d,) gives a scalar; q = p(z) gives 0; autograd flows (the ELBO ascent differentiates it)
-    one = as_tensor(
-        f(m[0].clone().requires_grad_(True), log_s[0].clone().requires_grad_(True)), "kl_to_prior on one (d,) pair"
-    )
-    compare(one, want[0], "kl_to_prior on one (d,) pair", atol=1e-6, rtol=1e-6)
-    _must_be_differentiable(one, "kl_to_prior(m, log_s)")
-    zero = as_tensor(f(torch.zeros(2, 4, dtype=F64), torch.zeros(2, 4, dtype=F64)), "kl_to_prior at q = p(z)")
-    compare(zero, torch.zeros(2, dtype=F64), "kl_to_prior at q = p(z) (must be 0)", atol=1e-9)
+    return got
 
 
-kl_to_prior = Exercise("5.1", "the KL term KL(q || p(z)) in closed form", check_kl_to_prior, reference_kl_to_prior)
+def check_kl_to_prior(fn) -> None:
+    """Against torch.distributions.kl_divergence for batches with d = 3, 1 and 8 (μ and σ from small to large),
+    one (d,) pair with autograd, and q = p(z) (KL 0)."""
+    g = torch.Generator().manual_seed(52)
+    what = "kl_to_prior(mu, logvar)"
+    for (n, d), spread in [((5, 3), 0.6), ((4, 1), 1.0), ((3, 8), 2.0)]:
+        mu = spread * torch.randn(n, d, generator=g, dtype=F64)
+        logvar = spread * torch.randn(n, d, generator=g, dtype=F64)
+        _kl_case(fn, mu, logvar, f"{what} with d = {d}")
+    mu1 = torch.randn(4, generator=g, dtype=F64).requires_grad_(True)
+    logvar1 = torch.randn(4, generator=g, dtype=F64).requires_grad_(True)
+    _must_be_differentiable(_kl_case(fn, mu1, logvar1, f"{what} on one (d,) pair"), what)
+    zero = as_tensor(call(fn, torch.zeros(2, 4, dtype=F64), torch.zeros(2, 4, dtype=F64), what=what), what)
+    compare(zero, torch.zeros(2, dtype=F64), f"{what} at q = p(z) (must be 0)", atol=1e-9)
+
+
+kl_to_prior = Exercise("5.2", "the KL to the prior, derived and coded", check_kl_to_prior, reference_kl_to_prior)
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# 5.2 the ELBO of the linear-Gaussian model
+# 5.3 the ELBO of the linear-Gaussian model
 # ------------------------------------------------------------------------------------------------------------------
-def reference_elbo(model: lvm.LinearGaussian, x: torch.Tensor, m: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    """ELBO = E_q[log p_theta(x|z)] - KL(q_phi(z) || p(z)) in closed form.  x (..., p), m, log_s (..., d) -> (...)"""
-    return lvm.elbo(model, x, m, log_s)
+def reference_elbo(model: lvm.LinearGaussian, x, mu, logvar) -> dict[str, torch.Tensor]:
+    """{"elbo", "log_px_z", "kl"}: E_q[log p_theta(x|z)] - KL(q_phi(z) || p(z)) and its terms, closed form."""
+    return lvm.elbo(model, x, mu, logvar)
 
 
-def _identity_elbo(W, b, sigma, x, m, log_s) -> torch.Tensor:
-    """log p(x) - KL(q || p(z|x)) with torch.distributions: the slide's identity, independent of the ELBO's formula."""
+def _identity_elbo(W, b, sigma, x, mu, logvar) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ELBO, KL(q || p(z))) by torch.distributions: ELBO = log p(x) - KL(q || p(z|x)), the slide's identity."""
     p, d = W.shape
     marginal = MultivariateNormal(b, W @ W.T + sigma**2 * torch.eye(p, dtype=F64))
     cov = torch.linalg.inv(torch.eye(d, dtype=F64) + W.T @ W / sigma**2)  # Σ = (I + WᵀW/σ²)⁻¹
     mean = (x - b) @ W @ cov / sigma**2  # Σ Wᵀ (x - b) / σ²
-    batch = torch.broadcast_shapes(mean.shape, m.shape)
+    batch = torch.broadcast_shapes(mean.shape, mu.shape)
     posterior = MultivariateNormal(mean.expand(batch), cov.expand(*batch[:-1], d, d))
-    q = MultivariateNormal(m.expand(batch), torch.diag_embed(torch.exp(2 * log_s).expand(batch)))
-    return marginal.log_prob(x) - kl_divergence(q, posterior)
+    q = MultivariateNormal(mu.expand(batch), torch.diag_embed(logvar.exp().expand(batch)))
+    return marginal.log_prob(x) - kl_divergence(q, posterior), _kl_torch(mu, logvar).expand(batch[:-1])
 
 
-def _elbo_variant(
-    W, b, sigma, x, m, log_s, *, two_pi=True, log_var=True, spread="s2", quad=1.0, kl_sign=-1.0, var_power=2
-) -> torch.Tensor:
-    """The closed form with one usual slip switched on, to name it."""
+def _log_px_z_variant(W, sigma, residual, logvar, *, two_pi=True, log_var=True, spread="var", quad=1.0, power=2):
+    """E_q[log p(x|z)] with one usual slip switched on, to name it."""
     p = W.shape[0]
-    residual = x - (m @ W.T + b)
-    scale = {"s2": torch.exp(2 * log_s), "s": torch.exp(log_s), "none": torch.zeros_like(log_s)}[spread]
+    scale = {"var": logvar.exp(), "std": torch.exp(0.5 * logvar), "none": torch.zeros_like(logvar)}[spread]
     square = residual.pow(2).sum(-1) + (scale * W.pow(2).sum(0)).sum(-1)
     normaliser = p * ((math.log(2 * math.pi) if two_pi else 0.0) + (2 * math.log(sigma) if log_var else 0.0))
-    expected = -0.5 * (normaliser + quad * square / sigma**var_power)
-    return expected + kl_sign * lvm.kl_to_prior(m, log_s)
+    return -0.5 * (normaliser + quad * square / sigma**power)
 
 
-def _elbo_cases():
-    g = torch.Generator().manual_seed(52)
-    p, d, sigma = 4, 3, 0.7  # σ ≠ 1 and p ≠ d, so that slips do not cancel
-    W = torch.randn(p, d, generator=g, dtype=F64)
-    b = torch.randn(p, generator=g, dtype=F64)
-    x = torch.randn(5, p, generator=g, dtype=F64)
-    m = torch.randn(5, d, generator=g, dtype=F64)
-    log_s = 0.5 * torch.randn(5, d, generator=g, dtype=F64)
-    return W, b, sigma, x, m, log_s
+def _elbo_terms(fn, model, x, mu, logvar, what) -> dict[str, torch.Tensor]:
+    got = call(fn, model, x, mu, logvar, what=what)
+    if isinstance(got, torch.Tensor):
+        raise Hint(f'{what} should return the dict {{"elbo": ..., "log_px_z": ..., "kl": ...}}, as lvm.elbo does')
+    if not isinstance(got, dict) or not {"elbo", "log_px_z", "kl"} <= set(got):
+        raise Hint(f'{what} should return a dict with the keys "elbo", "log_px_z" and "kl"')
+    return {k: as_tensor(got[k], f"{what}[{k!r}]") for k in ("elbo", "log_px_z", "kl")}
 
 
-def check_elbo(f) -> None:
-    """Against log p(x) - KL(q || p(z|x)) computed with torch.distributions: five (x, q) pairs, then five q for one
-    x, then one (x, q) pair, with autograd."""
-    W, b, sigma, x, m, log_s = _elbo_cases()
+def _elbo_case(fn, W, b, sigma, x, mu, logvar, what) -> dict[str, torch.Tensor]:
     model = lvm.LinearGaussian(W, b, sigma)
+    want, want_kl = _identity_elbo(W, b, sigma, x, mu, logvar)
+    got = _elbo_terms(fn, model, x, mu, logvar, what)
+    residual = x - (mu @ W.T + b)
+    variant = lambda **slip: _log_px_z_variant(W, sigma, residual, logvar, **slip)  # noqa: E731
     p = W.shape[0]
-    what = "elbo(model, x, m, log_s)"
-    want = _identity_elbo(W, b, sigma, x, m, log_s)  # (5,)
-    got = as_tensor(f(model, x.clone(), m.clone(), log_s.clone()), what)
-    variant = lambda **slip: _elbo_variant(W, b, sigma, x, m, log_s, **slip)  # noqa: E731
     _first_slip(
-        got,
-        want,
+        got["log_px_z"].detach(),
+        want + want_kl,
         [
-            (variant(kl_sign=+1.0), "the KL term enters with a minus sign: ELBO = E_q[log p(x|z)] − KL(q || p(z))"),
-            (
-                variant(two_pi=False),
-                f"off by p/2 · log 2π = {p / 2 * math.log(2 * math.pi):.4g}: the normaliser −½ log 2π "
-                f"of each of the p dimensions of x is missing",
-            ),
-            (
-                variant(log_var=False),
-                f"off by p log σ = {p * math.log(sigma):.4g}: the normaliser −½ log σ² of each of "
-                f"the p dimensions of x is missing",
-            ),
-            (variant(two_pi=False, log_var=False), "the Gaussian's normaliser −(p/2) log(2π σ²) is missing"),
-            (variant(spread="s"), "the spread term uses s_j = exp(log_s); it needs the variance s_j² = exp(2 log_s)"),
-            (
-                variant(spread="none"),
-                "the spread term Σ_j s_j² ‖w_j‖² is missing: E_q‖x − Wz − b‖² = ‖x − Wm − b‖² + "
-                "Σ_j s_j² ‖w_j‖², not the error at z = m alone",
-            ),
-            (variant(var_power=1), "the squared error is divided by σ; it is divided by the variance σ²"),
-            (variant(quad=2.0), "the ½ in front of the squared error is missing: −½ (‖x − Wz − b‖² / σ²)"),
-            (-want, "the ELBO has the wrong sign (it is a lower bound on log p(x), here a negative number)"),
+            (variant(two_pi=False), f"log_px_z is off by p/2 · log 2π = {p / 2 * math.log(2 * math.pi):.4g}"),
+            (variant(log_var=False), f"log_px_z is off by p log σ = {p * math.log(sigma):.4g}: −½ log σ² per dim"),
+            (variant(two_pi=False, log_var=False), "log_px_z lacks the normaliser −(p/2) log(2π σ²)"),
+            (variant(spread="std"), "the spread term uses σ_j = exp(logvar / 2); it needs σ_j² = exp(logvar)"),
+            (variant(spread="none"), "the spread Σ_j σ_j² ‖w_j‖² is missing: E_q‖x − Wz − b‖² is not the error at μ"),
+            (variant(power=1), "the squared error is divided by σ; it is divided by the variance σ²"),
+            (variant(quad=2.0), "the ½ in front of the squared error is missing"),
         ],
     )
-    compare(got, want, what, atol=1e-6, rtol=1e-6)
-    # several q for one x (the notebook's case), then one (x, q) pair, with autograd
-    many = _identity_elbo(W, b, sigma, x[0], m, log_s)
-    compare(
-        as_tensor(f(model, x[0].clone(), m.clone(), log_s.clone()), "elbo for one x (p,) and five q (5, d)"),
-        many,
-        "elbo for one x (p,) and five q (5, d)",
-        atol=1e-6,
-        rtol=1e-6,
-    )
-    m1, log_s1 = m[0].clone().requires_grad_(True), log_s[0].clone().requires_grad_(True)
-    one = as_tensor(f(model, x[0].clone(), m1, log_s1), "elbo for one (x, q) pair")
-    compare(one, want[0], "elbo for one (x, q) pair", atol=1e-6, rtol=1e-6)
-    _must_be_differentiable(one, what)
-    # the identity once more where the ELBO is tight: q = the posterior of a model whose posterior is diagonal
-    W_orth = torch.linalg.qr(W)[0] * torch.tensor([1.5, 0.8, 0.3], dtype=F64)  # orthogonal columns
+    compare(got["log_px_z"], want + want_kl, f"{what}['log_px_z']", atol=1e-6, rtol=1e-6)
+    compare(got["kl"], want_kl, f"{what}['kl']", atol=1e-6, rtol=1e-6)
+    if _close(got["elbo"], want + 2 * want_kl):
+        raise Hint("the KL term enters with a minus sign: ELBO = E_q[log p(x|z)] − KL(q || p(z))")
+    compare(got["elbo"], want, f"{what}['elbo']", atol=1e-6, rtol=1e-6)
+    return got
+
+
+def check_elbo(fn) -> None:
+    """Against log p(x) - KL(q || p(z|x)) by torch.distributions, for five (x, q) pairs, five q for one x, one pair
+    with autograd (two models: σ ≠ 1, p ≠ d), and at q = p(z|x) of a diagonal-posterior model (ELBO = log p(x))."""
+    g = torch.Generator().manual_seed(53)
+    what = "elbo(model, x, mu, logvar)"
+    for p, d, sigma in [(4, 3, 0.7), (6, 2, 1.6)]:
+        W = torch.randn(p, d, generator=g, dtype=F64)
+        b = torch.randn(p, generator=g, dtype=F64)
+        x = torch.randn(5, p, generator=g, dtype=F64)
+        mu = torch.randn(5, d, generator=g, dtype=F64)
+        logvar = torch.randn(5, d, generator=g, dtype=F64)
+        _elbo_case(fn, W, b, sigma, x, mu, logvar, what)
+        _elbo_case(fn, W, b, sigma, x[0], mu, logvar, f"{what} for one x (p,) and five q (5, d)")
+        mu1, logvar1 = mu[0].clone().requires_grad_(True), logvar[0].clone().requires_grad_(True)
+        _must_be_differentiable(_elbo_case(fn, W, b, sigma, x[1], mu1, logvar1, what)["elbo"], what)
+    W_orth = torch.linalg.qr(W)[0] * torch.tensor([1.5, 0.3], dtype=F64)  # orthogonal columns: diagonal posterior
     tight = lvm.LinearGaussian(W_orth, b, sigma)
-    mean, cov = tight.posterior(x[1])
-    got = as_tensor(f(tight, x[1].clone(), mean, 0.5 * torch.log(cov.diagonal())), "elbo at q = p(z|x)")
-    compare(got, tight.log_marginal(x[1]), "elbo at q = p(z|x) (must equal log p(x))", atol=1e-6, rtol=1e-6)
+    mean, cov = tight.posterior(x[2])
+    got = _elbo_terms(fn, tight, x[2], mean, torch.log(cov.diagonal()), what)["elbo"]
+    compare(got, tight.log_marginal(x[2]), f"{what} at q = p(z|x) (must equal log p(x))", atol=1e-6, rtol=1e-6)
 
 
-elbo = Exercise("5.2", "the ELBO of the linear-Gaussian model", check_elbo, reference_elbo)
+elbo = Exercise("5.3", "the ELBO of the linear-Gaussian model", check_elbo, reference_elbo)
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# 5.3 the score-function (REINFORCE) gradient with a baseline
+# 5.4 the score-function (REINFORCE) gradient with a baseline
 # ------------------------------------------------------------------------------------------------------------------
 def reference_score_function_gradient(
-    f, m: torch.Tensor, log_s: torch.Tensor, eps: torch.Tensor, baseline: float = 0.0
+    f, mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor, baseline: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """1/n Σ_i (f(z_i) - b) ∇_phi log q_phi(z_i), z_i = m + s ⊙ ε_i, phi = (m, log s).
+    """1/n Σ_i (f(z_i) - b) ∇_phi log q_phi(z_i), z_i = mu + σ ⊙ ε_i, phi = (mu, logvar), σ = exp(logvar / 2).
 
-    f: (n, d) -> (n,); m, log_s: (d,); eps: (n, d) -> (gradient wrt m, gradient wrt log s), (d,) each.
+    f: (n, d) -> (n,); mu, logvar: (d,); eps: (n, d) -> (gradient wrt mu, gradient wrt logvar), (d,) each.
     """
-    s = torch.exp(log_s)
-    z = m + s * eps
+    sigma = torch.exp(0.5 * logvar)
+    z = mu + sigma * eps
     weight = (f(z) - baseline).unsqueeze(-1)  # (n, 1)
-    # ∇_m log q = (z - m) / s² = ε / s,   ∇_{log s} log q = (z - m)² / s² - 1 = ε² - 1
-    return (weight * eps / s).mean(0), (weight * (eps**2 - 1)).mean(0)
+    # ∇_mu log q = (z - mu) / σ² = ε / σ,   ∇_logvar log q = ½ ((z - mu)² / σ² - 1) = ½ (ε² - 1)
+    return (weight * eps / sigma).mean(0), (weight * 0.5 * (eps**2 - 1)).mean(0)
 
 
-def _score_autograd(f, m, log_s, eps, baseline, *, at=None) -> tuple[torch.Tensor, torch.Tensor]:
+def _score_autograd(f, mu, logvar, eps, baseline, *, at=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The same estimate with the score by autograd of torch.distributions' log-density (`at`: where f is evaluated)."""
-    phi = [m.detach().clone().requires_grad_(True), log_s.detach().clone().requires_grad_(True)]
-    z = (m + torch.exp(log_s) * eps).detach()
-    log_q = Normal(phi[0], torch.exp(phi[1])).log_prob(z).sum(-1)  # (n,)
+    phi = [mu.detach().clone().requires_grad_(True), logvar.detach().clone().requires_grad_(True)]
+    z = (mu + torch.exp(0.5 * logvar) * eps).detach()
+    log_q = Normal(phi[0], torch.exp(0.5 * phi[1])).log_prob(z).sum(-1)  # (n,)
     with torch.no_grad():
         weight = f(z if at is None else at) - baseline
     return tuple(torch.autograd.grad((weight * log_q).mean(), phi))
 
 
 def _quadratic(g: torch.Generator, d: int):
-    """f(z) = c0 - 1/2 Σ_j a_j (z_j - c_j)², and its exact E_q[f] for q = N(m, diag s²)."""
+    """f(z) = c0 - 1/2 Σ_j a_j (z_j - c_j)², and its exact E_q[f] for q = N(mu, diag exp(logvar))."""
     a = 0.5 + torch.rand(d, generator=g, dtype=F64)
     c = torch.randn(d, generator=g, dtype=F64)
     c0 = 3.0  # a large mean: the baseline matters
@@ -261,25 +322,22 @@ def _quadratic(g: torch.Generator, d: int):
     def f(z):
         return c0 - 0.5 * (a * (z - c).pow(2)).sum(-1)
 
-    def expectation(m, log_s):
-        # E_q (z_j - c_j)² = (m_j - c_j)² + s_j²
-        return c0 - 0.5 * (a * ((m - c).pow(2) + torch.exp(2 * log_s))).sum(-1)
+    def expectation(mu, logvar):
+        # E_q (z_j - c_j)² = (mu_j - c_j)² + σ_j²
+        return c0 - 0.5 * (a * ((mu - c).pow(2) + logvar.exp())).sum(-1)
 
     return f, expectation
 
 
-def _call_score(fn, f, m, log_s, eps, baseline, what):
-    out = fn(f, m.clone(), log_s.clone(), eps.clone(), baseline)
+def _call_score(fn, f, mu, logvar, eps, baseline, what):
+    out = call(fn, f, mu, logvar, eps, baseline, what=what)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise Hint(f"{what} should return a pair (gradient wrt m, gradient wrt log s), got {type(out).__name__}")
+        raise Hint(f"{what} should return a pair (gradient wrt mu, gradient wrt logvar), got {type(out).__name__}")
     grads = [as_tensor(g, what).detach().to(F64) for g in out]
-    d, n = m.shape[-1], eps.shape[0]
-    for grad, name in zip(grads, ("m", "log s")):
-        if grad.shape == (n, d):
-            raise Hint(
-                f"the gradient wrt {name} has shape {tuple(grad.shape)}, one per sample: average the n "
-                f"per-sample terms, .mean(0)"
-            )
+    d, n = mu.shape[-1], eps.shape[0]
+    for grad, name in zip(grads, ("mu", "logvar")):
+        if grad.shape == (n, d) and n != d:
+            raise Hint(f"the gradient wrt {name} has one row per sample: average the n per-sample terms, .mean(0)")
         if grad.shape != (d,):
             raise Hint(f"the gradient wrt {name} has shape {tuple(grad.shape)}, expected ({d},)")
         if not torch.isfinite(grad).all():
@@ -287,98 +345,88 @@ def _call_score(fn, f, m, log_s, eps, baseline, what):
     return grads
 
 
-def check_score_function_gradient(fn) -> None:
-    """Exact against the same estimate with autograd's score of torch.distributions (n = 40, d = 3, a baseline b ≠ 0);
-    then, on 50,000 samples, its mean against the exact gradient of E_q[f] for a quadratic f, and on 300 estimates
-    of n = 8 samples, a smaller variance with the baseline b = E_q[f] than without."""
-    g = torch.Generator().manual_seed(53)
-    d, n, baseline = 3, 40, 1.5
-    f, expectation = _quadratic(g, d)
-    m = torch.randn(d, generator=g, dtype=F64)
-    log_s = 0.4 * torch.randn(d, generator=g, dtype=F64)
-    eps = torch.randn(n, d, generator=g, dtype=F64)
-    what = "score_function_gradient(f, m, log_s, eps, baseline)"
-    got_m, got_s = _call_score(fn, f, m, log_s, eps, baseline, what)
-    again = _call_score(fn, f, m, log_s, eps, baseline, what)
-    if not (_close(again[0], got_m) and _close(again[1], got_s)):
-        raise Hint(
-            "two calls with the same eps gave different answers: use the eps you are given, z = m + s ⊙ ε, "
-            "rather than drawing new noise"
-        )
-    want_m, want_s = _score_autograd(f, m, log_s, eps, baseline)
-    if not (_close(got_m, want_m) and _close(got_s, want_s)):
-        s = torch.exp(log_s)
-        both = [
-            (_score_autograd(f, m, log_s, eps, 0.0), "the baseline is ignored: weight each score by f(z_i) − b"),
-            (_score_autograd(f, m, log_s, eps, -baseline), "the baseline is added: weight each score by f(z_i) − b"),
-            ((-want_m, -want_s), "sign of the score: the estimate is the mean of (f(z) − b) · (+∇_phi log q_phi(z))"),
-            ((n * want_m, n * want_s), "summed over the n samples: average them, .mean(0)"),
-            (
-                _score_autograd(f, m, log_s, eps, baseline, at=eps),
-                "f is evaluated at ε; evaluate it at the sample z = m + s ⊙ ε",
-            ),
-        ]
-        for (slip_m, slip_s), message in both:
-            if _close(got_m, slip_m) and _close(got_s, slip_s):
-                raise Hint(message)
-        weight = (f(m + s * eps) - baseline).unsqueeze(-1)
-        if not _close(got_m, want_m):
-            for slip, message in [
-                ((weight * eps).mean(0), "∇_m log q = (z − m) / s² = ε / s: divide ε by s"),
-                ((weight * eps * s).mean(0), "∇_m log q = (z − m) / s², not z − m: divide by s²"),
-            ]:
-                if _close(got_m, slip):
-                    raise Hint(message)
-            compare(got_m, want_m, "the gradient wrt m", atol=1e-6, rtol=1e-6)
-        for slip, message in [
-            ((weight * eps**2).mean(0), "∇_{log s} log q = ε² − 1: the −1 (from the −log s_j of log q) is missing"),
-            (
-                (weight * (eps**2 - 1) / s).mean(0),
-                "that is the gradient wrt s; the parameter is log s: ∇_{log s} = s ∇_s",
-            ),
-            (
-                (weight * (eps**2 - 1) / s**2).mean(0),
-                "that is divided by s² once too often; the parameter is log s: ∇_{log s} log q = ε² − 1",
-            ),
-        ]:
-            if _close(got_s, slip):
-                raise Hint(message)
-        compare(got_s, want_s, "the gradient wrt log s", atol=1e-6, rtol=1e-6)
-    # unbiased: the mean over many samples is the exact gradient of E_q[f], with or without a baseline
-    phi = [m.clone().requires_grad_(True), log_s.clone().requires_grad_(True)]
+def _score_slips(f, mu, logvar, eps, baseline, n):
+    """(gradient wrt mu, gradient wrt logvar, message) of the usual mistakes; None leaves that gradient unchecked."""
+    want_mu, want_lv = _score_autograd(f, mu, logvar, eps, baseline)
+    sigma = torch.exp(0.5 * logvar)
+    weight = (f(mu + sigma * eps) - baseline).unsqueeze(-1)
+    return [
+        (*_score_autograd(f, mu, logvar, eps, 0.0), "the baseline is ignored: weight each score by f(z_i) − b"),
+        (*_score_autograd(f, mu, logvar, eps, -baseline), "the baseline is added: weight each score by f(z_i) − b"),
+        (-want_mu, -want_lv, "sign of the score: the estimate averages (f(z) − b) · (+∇_phi log q_phi(z))"),
+        (n * want_mu, n * want_lv, "summed over the n samples: average them, .mean(0)"),
+        (*_score_autograd(f, mu, logvar, eps, baseline, at=eps), "f is evaluated at ε; evaluate it at z = mu + σ ⊙ ε"),
+        ((weight * eps).mean(0), None, "∇_mu log q = (z − mu) / σ² = ε / σ: divide ε by σ"),
+        ((weight * eps * sigma).mean(0), None, "∇_mu log q = (z − mu) / σ², not z − mu: divide by σ²"),
+        (None, (weight * (eps**2 - 1)).mean(0), "that is the gradient wrt log σ; logvar = 2 log σ, so halve it"),
+        (None, (weight * 0.5 * eps**2).mean(0), "∇_logvar log q = ½ (ε² − 1): the −1 (from −½ logvar) is missing"),
+        (
+            None,
+            (weight * 0.5 * (eps**2 - 1) / sigma**2).mean(0),
+            "that is the gradient wrt σ²; the parameter is logvar",
+        ),
+    ]
+
+
+def _score_exact(fn, f, mu, logvar, eps, baseline, what) -> None:
+    """The estimate for given ε equals autograd's (to 1e-6), the same for two calls; else name the slip."""
+    got_mu, got_lv = _call_score(fn, f, mu, logvar, eps, baseline, what)
+    again = _call_score(fn, f, mu, logvar, eps, baseline, what)
+    if not (_close(again[0], got_mu) and _close(again[1], got_lv)):
+        raise Hint("two calls with the same eps gave different answers: use the eps you are given, z = mu + σ ⊙ ε")
+    want_mu, want_lv = _score_autograd(f, mu, logvar, eps, baseline)
+    if _close(got_mu, want_mu) and _close(got_lv, want_lv):
+        return
+    for slip_mu, slip_lv, message in _score_slips(f, mu, logvar, eps, baseline, eps.shape[0]):
+        if (slip_mu is None and not _close(got_mu, want_mu)) or (slip_lv is None and not _close(got_lv, want_lv)):
+            continue
+        if (slip_mu is None or _close(got_mu, slip_mu)) and (slip_lv is None or _close(got_lv, slip_lv)):
+            raise Hint(message)
+    compare(got_mu, want_mu, "the gradient wrt mu", atol=1e-6, rtol=1e-6)
+    compare(got_lv, want_lv, "the gradient wrt logvar", atol=1e-6, rtol=1e-6)
+
+
+def _score_unbiased(fn, f, expectation, mu, logvar, g, what) -> float:
+    """The mean over 50,000 samples is the exact gradient of E_q[f], with b = 0 and with b = E_q[f]."""
+    phi = [mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)]
     exact = torch.cat(torch.autograd.grad(expectation(*phi), phi))
-    big = torch.randn(50_000, d, generator=g, dtype=F64)
-    mean_f = expectation(m, log_s).item()
+    big = torch.randn(50_000, mu.shape[-1], generator=g, dtype=F64)
+    mean_f = expectation(mu, logvar).item()
+    sigma = torch.exp(0.5 * logvar)
     for b in (0.0, mean_f):
-        estimate = torch.cat(_call_score(fn, f, m, log_s, big, b, what))
-        z = m + torch.exp(log_s) * big
-        terms = (f(z) - b).unsqueeze(-1) * torch.cat([big / torch.exp(log_s), big**2 - 1], -1)  # per-sample
-        standard_error = terms.std(0) / math.sqrt(len(big))
-        worst = ((estimate - exact).abs() / standard_error).max().item()
+        estimate = torch.cat(_call_score(fn, f, mu, logvar, big, b, what))
+        terms = (f(mu + sigma * big) - b).unsqueeze(-1) * torch.cat([big / sigma, 0.5 * (big**2 - 1)], -1)
+        worst = ((estimate - exact).abs() / (terms.std(0) / math.sqrt(len(big)))).max().item()
         if worst > 5:
-            raise Hint(
-                f"with baseline b = {b:.3g}, the mean over 50,000 samples is {worst:.1f} standard errors away "
-                f"from the exact gradient: the estimator is biased"
-            )
-    # the baseline b = E_q[f] lowers the variance: 300 estimates of n = 8 samples each
+            raise Hint(f"with b = {b:.3g} the mean of 50,000 samples is {worst:.1f} s.e. from the exact gradient")
+    return mean_f
+
+
+def check_score_function_gradient(fn) -> None:
+    """Exact against the estimate with autograd's score of torch.distributions for (d, n) = (3, 40) and (1, 7), with
+    a baseline b ≠ 0; unbiased over 50,000 samples for a quadratic f; b = E_q[f] lowers the variance."""
+    g = torch.Generator().manual_seed(54)
+    what = "score_function_gradient(f, mu, logvar, eps, baseline)"
+    for d, n, baseline in [(3, 40, 1.5), (1, 7, -0.8)]:
+        f, expectation = _quadratic(g, d)
+        mu = torch.randn(d, generator=g, dtype=F64)
+        logvar = 0.8 * torch.randn(d, generator=g, dtype=F64)
+        _score_exact(fn, f, mu, logvar, torch.randn(n, d, generator=g, dtype=F64), baseline, what)
+    f, expectation = _quadratic(g, 3)
+    mu, logvar = torch.randn(3, generator=g, dtype=F64), 0.8 * torch.randn(3, generator=g, dtype=F64)
+    mean_f = _score_unbiased(fn, f, expectation, mu, logvar, g, what)
     variance = {}
-    for b in (0.0, mean_f):
-        draws = torch.stack(
-            [
-                torch.cat(_call_score(fn, f, m, log_s, torch.randn(8, d, generator=g, dtype=F64), b, what))
-                for _ in range(300)
-            ]
-        )
-        variance[b] = draws.var(0).sum().item()
+    for b in (0.0, mean_f):  # 300 estimates of n = 8 samples each
+        draws = [_call_score(fn, f, mu, logvar, torch.randn(8, 3, generator=g, dtype=F64), b, what) for _ in range(300)]
+        variance[b] = torch.stack([torch.cat(d) for d in draws]).var(0).sum().item()
     if variance[mean_f] >= variance[0.0]:
         raise Hint(
-            f"the baseline b = E_q[f] did not lower the variance ({variance[mean_f]:.3g} with, "
-            f"{variance[0.0]:.3g} without)"
+            f"the baseline b = E_q[f] did not lower the variance ({variance[mean_f]:.3g} vs {variance[0.0]:.3g})"
         )
 
 
 score_function_gradient = Exercise(
-    "5.3",
+    "5.4",
     "the score-function gradient with a baseline",
     check_score_function_gradient,
     reference_score_function_gradient,
@@ -386,10 +434,10 @@ score_function_gradient = Exercise(
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# 5.4 and 5.5: predict, then run
+# 5.5 and 5.6: predict, then run
 # ------------------------------------------------------------------------------------------------------------------
 baseline_question = Question(
-    "5.4",
+    "5.5",
     "does a baseline make the score function as precise as reparameterization?",
     choices={
         "a": "yes: within a factor 2 of the reparameterization gradient's variance",
@@ -398,7 +446,7 @@ baseline_question = Question(
 )
 
 growth_question = Question(
-    "5.5",
+    "5.6",
     "how does the variance ratio score function (with a baseline) / reparameterization grow from d = 2 to 32?",
     choices={
         "a": "less than 2-fold: about the same",
@@ -409,5 +457,5 @@ growth_question = Question(
 
 
 def growth_answer(factor: float) -> str:
-    """The choice of question 5.5 that a measured growth factor of the variance ratio, d = 2 to d = 32, supports."""
+    """The choice of question 5.6 that a measured growth factor of the variance ratio, d = 2 to d = 32, supports."""
     return "a" if factor < 2 else "b" if factor <= 30 else "c"
