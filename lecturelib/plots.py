@@ -104,3 +104,45 @@ def elbo_bars(ax, elbo: float, kl: float, log_px: float) -> None:
     labels = [f"ELBO\n= {elbo:.2f}", f"+ KL(q‖p(z|x))\n= {kl:.2f}", f"= log p(x)\n= {log_px:.2f}"]
     ax.set_xticks([0, 1, 2], labels)
     ax.set(ylabel="nats", title="log p(x) = ELBO + KL(q ‖ p(z|x))")
+
+
+# --- notebook 07 ---
+def labelled_grid(images: torch.Tensor, nrow: int, rows: list[str], cols: list[str], title: str = "", ax=None):
+    """Images (len(rows) * nrow, 1, 28, 28) as a grid with a label per row and per column (e.g. a latent traversal
+    or digits re-drawn as 0..9), sized for a slide: about 0.7 in per image, at most 8 × 3.6 in."""
+    if len(images) != len(rows) * nrow or len(cols) != nrow:
+        raise ValueError(f"{len(images)} images for {len(rows)} rows of {nrow}, with {len(cols)} column labels")
+    if ax is None:
+        size = min(0.7, 7.2 / nrow, 3.0 / len(rows))
+        _, ax = plt.subplots(figsize=(nrow * size + 0.8, len(rows) * size + 0.6), layout="constrained")
+    ax.imshow(_grid_array(images, nrow), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([15 + 30 * i for i in range(nrow)], cols)
+    ax.set_yticks([15 + 30 * i for i in range(len(rows))], rows)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title)
+    return ax.figure
+
+
+def score_panels(reference, scores: dict, titles: dict | None = None, xlabel: str = "", bins: int = 40):
+    """Small multiples: one panel per entry of `scores` (name -> 1-D values), each over the same `reference` values
+    (grey), on a shared logarithmic x axis; 2 rows of 3 panels at most, 8 × 3.6 in."""
+    ref = np.asarray(reference, dtype=float)
+    values = {name: np.asarray(s, dtype=float) for name, s in scores.items()}
+    edges = np.logspace(
+        *np.log10(
+            [min(ref.min(), *(v.min() for v in values.values())), max(ref.max(), *(v.max() for v in values.values()))]
+        ),
+        bins,
+    )
+    fig, axes = plt.subplots(2, 3, figsize=(8, 3.6), sharex=True, layout="constrained")
+    for ax, (name, v) in zip(axes.flat, values.items()):
+        ax.hist(ref, bins=edges, color="grey", alpha=0.6, label="reference")
+        ax.hist(v, bins=edges, color="tab:red", alpha=0.6, label=name)
+        ax.set(xscale="log", yticks=[], title=(titles or {}).get(name, name))
+    for ax in axes.flat[len(values) :]:
+        ax.set_axis_off()
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    return fig
