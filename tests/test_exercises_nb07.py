@@ -1,9 +1,11 @@
 """Notebook 07's exercise checkers: each accepts the notebook's own solution, names the usual mistakes, and says
 "not done" for the student edition's stub."""
 
-import numpy as np
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 from notebook_source import solution
 
 from lecturelib import objectives
@@ -22,60 +24,116 @@ def stub(*args, **kwargs):
     raise NotImplementedError()
 
 
-# ---------------------------------------------------------------- 7.1 beta_for_rate
-def test_beta_for_rate_accepts_the_notebook_solution(capsys):
-    assert "✓ correct" in feedback(ex.beta_for_rate, solution("07", "beta_for_rate"), capsys)
+# ---------------------------------------------------------------- 7.1 beta_vae_loss
+def notebook_beta_vae_loss():
+    return solution("07", "beta_vae_loss", {"objectives": objectives})
 
 
-def test_beta_for_rate_reference_interpolates_log_beta():
-    # halfway in rate between β = 2 (10 nats) and β = 4 (6 nats) is halfway in log β: 2·√2
-    assert ex.reference_beta_for_rate([0.5, 1, 2, 4, 8], [24, 16, 10, 6, 2], 8.0) == pytest.approx(2 * 2**0.5)
-    with pytest.raises(ValueError):
-        ex.reference_beta_for_rate([0.5, 1, 2, 4, 8], [24, 16, 10, 6, 2], 30.0)
+def loss_from(combine, reduce=torch.mean):
+    """A β-VAE loss built on objectives.elbo, with the terms combined by `combine(recon, kl, beta)`."""
+
+    def beta_vae_loss(model, x, beta):
+        terms = objectives.elbo(model, x)
+        recon, kl = reduce(-terms["log_px_z"]), reduce(terms["kl"])
+        return {"loss": combine(recon, kl, beta), "recon_nll": recon, "kl": kl}
+
+    return beta_vae_loss
 
 
-def _in_range(betas, rates, target):
-    if not min(rates) <= target <= max(rates):
-        raise ValueError("outside")
+def test_beta_vae_loss_accepts_the_notebook_solution(capsys):
+    assert "✓ correct" in feedback(ex.beta_vae_loss, notebook_beta_vae_loss(), capsys)
+    assert ex.beta_vae_loss.passed
 
 
-def test_beta_for_rate_names_an_unsorted_interpolation(capsys):
-    def rate_grows_with_beta(betas, rates, target):
-        _in_range(betas, rates, target)
-        return float(np.exp(np.interp(target, rates, np.log(betas))))  # rates decrease: np.interp clamps
+def test_beta_vae_loss_accepts_the_terms_written_out(capsys):
+    """An alternative: the reparameterization, the Bernoulli log-likelihood and the closed-form KL by hand."""
 
-    line = feedback(ex.beta_for_rate, rate_grows_with_beta, capsys)
-    assert "✗" in line and "as if the rate grew with β" in line
+    def by_hand(model, x, beta):
+        mu, logvar = model.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, dtype=torch.float64).float()
+        recon = F.binary_cross_entropy_with_logits(model.decode(z), x, reduction="none").sum((1, 2, 3))
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
+        return {"loss": (recon + beta * kl).mean(), "recon_nll": recon.mean(), "kl": kl.mean()}
 
-
-def test_beta_for_rate_names_linear_in_beta(capsys):
-    def linear(betas, rates, target):
-        _in_range(betas, rates, target)
-        return float(np.interp(target, rates[::-1], betas[::-1]))
-
-    line = feedback(ex.beta_for_rate, linear, capsys)
-    assert "✗" in line and "linearly in the rate" in line and "log β" in line
+    assert "✓ correct" in feedback(ex.beta_vae_loss, by_hand, capsys)
 
 
-def test_beta_for_rate_names_a_beta_that_grows_with_the_rate(capsys):
-    def upside_down(betas, rates, target):
-        _in_range(betas, rates, target)
-        return float(np.exp(np.interp(target, rates[::-1], np.log(betas))))
-
-    line = feedback(ex.beta_for_rate, upside_down, capsys)
-    assert "✗" in line and "grows with the target rate" in line
+def test_beta_vae_loss_reference_is_the_elbo_at_beta_one():
+    model, x = ex._stand_in_vae(deterministic=True), torch.rand(4, 1, 28, 28)
+    terms = ex.reference_beta_vae_loss(model, x, 1.0)
+    torch.testing.assert_close(terms["loss"], -objectives.elbo(model, x)["elbo"].mean(), rtol=1e-5, atol=1e-4)
 
 
-def test_beta_for_rate_names_an_extrapolation(capsys):
-    def clamps(betas, rates, target):
-        return float(np.exp(np.interp(target, rates[::-1], np.log(betas)[::-1])))
+@pytest.mark.parametrize(
+    "combine, named",
+    [
+        (lambda r, k, b: b * r + k, "β multiplies the reconstruction term"),
+        (lambda r, k, b: b * (r + k), "β multiplies both terms"),
+        (lambda r, k, b: r - b * k, "KL term has the wrong sign"),
+        (lambda r, k, b: -r - b * k, "negate it"),
+        (lambda r, k, b: r + k, "does not depend on β"),
+        (lambda r, k, b: r / 784 + b * k, "per pixel"),
+    ],
+)
+def test_beta_vae_loss_names_the_mistake(combine, named, capsys):
+    line = feedback(ex.beta_vae_loss, loss_from(combine), capsys)
+    assert "✗" in line and named in line
+    assert not ex.beta_vae_loss.passed
 
-    line = feedback(ex.beta_for_rate, clamps, capsys)
-    assert "✗" in line and "outside the measured rates" in line and "ValueError" in line
+
+def test_beta_vae_loss_names_a_sum_over_the_batch(capsys):
+    line = feedback(ex.beta_vae_loss, loss_from(lambda r, k, b: r + b * k, reduce=torch.sum), capsys)
+    assert "✗" in line and "summed over the batch" in line
 
 
-def test_beta_for_rate_not_done(capsys):
-    assert "○ not done yet" in feedback(ex.beta_for_rate, stub, capsys)
+def test_beta_vae_loss_names_terms_as_floats(capsys):
+    def floats(model, x, beta):
+        terms = objectives.beta_vae_loss(beta)(model, x)
+        return {"loss": terms["loss"], "recon_nll": terms["recon_nll"].item(), "kl": float(terms["kl"])}
+
+    line = feedback(ex.beta_vae_loss, floats, capsys)
+    assert "✗" in line and "not a tensor" in line and "item()" in line
+
+
+def test_beta_vae_loss_names_a_loss_without_gradient(capsys):
+    def no_grad(model, x, beta):
+        with torch.no_grad():
+            return objectives.beta_vae_loss(beta)(model, x)
+
+    line = feedback(ex.beta_vae_loss, no_grad, capsys)
+    assert "✗" in line and "no gradient" in line
+
+
+def test_beta_vae_loss_names_reseeding_and_z_at_the_mean(capsys):
+    def reseeds(model, x, beta):
+        torch.manual_seed(0)
+        return objectives.beta_vae_loss(beta)(model, x)
+
+    def at_the_mean(model, x, beta):
+        mu, logvar = model.encode(x)
+        recon = F.binary_cross_entropy_with_logits(model.decode(mu), x, reduction="none").sum((1, 2, 3)).mean()
+        kl = objectives.kl_to_standard_normal(mu, logvar).mean()
+        return {"loss": recon + beta * kl, "recon_nll": recon, "kl": kl}
+
+    line = feedback(ex.beta_vae_loss, reseeds, capsys)
+    assert "✗" in line and "reseeds" in line
+    line = feedback(ex.beta_vae_loss, at_the_mean, capsys)
+    assert "✗" in line and "z = μ" in line
+
+
+def test_beta_vae_loss_names_an_in_place_change_of_x(capsys):
+    def binarizes_in_place(model, x, beta):
+        x.round_()
+        return objectives.beta_vae_loss(beta)(model, x)
+
+    line = feedback(ex.beta_vae_loss, binarizes_in_place, capsys)
+    assert "✗" in line and "in place" in line
+
+
+def test_beta_vae_loss_not_done_and_never_raises(capsys):
+    assert "○ not done yet" in feedback(ex.beta_vae_loss, stub, capsys)
+    line = feedback(ex.beta_vae_loss, lambda model, x, beta: [1.0], capsys)
+    assert "✗" in line and "dict" in line
 
 
 # ---------------------------------------------------------------- 7.2 transfer
@@ -127,6 +185,15 @@ def test_transfer_names_logits(capsys):
 
 def test_transfer_not_done(capsys):
     assert "○ not done yet" in feedback(ex.transfer, stub, capsys)
+
+
+def test_transfer_names_an_in_place_change(capsys):
+    def normalises_in_place(cvae, x, y_from, y_to):
+        x.div_(x.amax())
+        return cvae.decode_mean(cvae.encode(x, y_from)[0], y_to)
+
+    line = feedback(ex.transfer, normalises_in_place, capsys)
+    assert "✗" in line and "in place" in line
 
 
 def test_transfer_checker_leaves_the_notebooks_random_stream_alone(capsys):
@@ -194,6 +261,35 @@ def test_anomaly_score_names_a_sum_over_draws(capsys):
     assert "✗" in line and "summed the ELBO over the draws" in line
 
 
+def test_anomaly_score_names_log_mean_exp(capsys):
+    """log-mean-exp has the right variance (it averages too) but the importance-weighted bound's mean."""
+
+    def log_mean_exp(model, x, draws=8):
+        elbos = torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(draws)])
+        return -(torch.logsumexp(elbos, 0) - math.log(draws))
+
+    line = feedback(ex.anomaly_score, log_mean_exp, capsys)
+    assert "✗" in line and "log-mean-exp" in line and "plain mean" in line
+
+
+def test_anomaly_score_accepts_the_draws_in_one_batch(capsys):
+    def one_batch(model, x, draws=8):
+        with torch.inference_mode():
+            elbo = objectives.elbo(model, x.repeat(draws, 1, 1, 1))["elbo"]  # (draws N,)
+        return -elbo.view(draws, len(x)).mean(0)
+
+    assert "✓ correct" in feedback(ex.anomaly_score, one_batch, capsys)
+
+
+def test_anomaly_score_names_an_in_place_change(capsys):
+    def clamps_in_place(model, x, draws=8):
+        x.mul_(0.5)
+        return -torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(draws)]).mean(0)
+
+    line = feedback(ex.anomaly_score, clamps_in_place, capsys)
+    assert "✗" in line and "in place" in line
+
+
 def test_anomaly_score_not_done(capsys):
     assert "○ not done yet" in feedback(ex.anomaly_score, stub, capsys)
 
@@ -209,10 +305,22 @@ def test_anomaly_score_not_done(capsys):
 def test_questions_compare_the_prediction_with_the_measurement(question, name, truth, wrong, capsys):
     predict = solution("07", name)
     assert predict() == truth  # the notebook's answer, for the result its full run measures
-    assert question.check(predict, truth) is True
-    assert "✓ correct" in capsys.readouterr().out
-    assert question.check(lambda: wrong, truth) is False
+    question.check(predict, truth)
+    assert "✓ correct" in capsys.readouterr().out and question.passed
+    question.check(lambda: wrong, truth)
     out = capsys.readouterr().out
-    assert "✗" in out and f"you predicted ({wrong})" in out
-    assert question.check(stub, truth) is False
-    assert "○ not done yet" in capsys.readouterr().out
+    assert "✗" in out and f"you predicted ({wrong})" in out and not question.passed
+    question.check(stub, truth)
+    assert "○ not done yet" in capsys.readouterr().out and not question.passed
+
+
+def test_question_survives_a_forgotten_quote(capsys):
+    """`return b` without quotes raises NameError in predict(): the check cell prints and goes on (no training
+    shares that cell)."""
+
+    def forgot_quotes():
+        return b  # noqa: F821
+
+    ex.question_transfer_d20.check(forgot_quotes, "b")
+    out = capsys.readouterr().out
+    assert "NameError" in out and not ex.question_transfer_d20.passed
