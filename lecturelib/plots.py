@@ -146,3 +146,36 @@ def score_panels(reference, scores: dict, titles: dict | None = None, xlabel: st
     for ax in axes[-1]:
         ax.set_xlabel(xlabel)
     return fig
+
+
+# --- notebook 03 ---
+def toy_denoisers(x, x_tilde, sigma: float, grid, curves: dict) -> plt.Figure:
+    """Notebook 03's ±1 toy model. Left: the noisy values x̃ = x + σε by class x = ±1 (x, x_tilde: (n, 1)).
+    Right: denoisers h(x̃) on a grid (G, 1) of x̃, one curve per entry of `curves` ({label: (G, 1) values});
+    labels starting with "posterior" are the analytic optima, drawn as thin black lines."""
+    fig, (ax_data, ax_h) = plt.subplots(1, 2, figsize=(8, 3.6), layout="constrained")
+    x, x_tilde, grid = x.cpu(), x_tilde.cpu(), grid.cpu()
+    for value, colour in [(-1, "C0"), (1, "C1")]:
+        ax_data.hist(x_tilde[x == value], bins=80, range=(-3.5, 3.5), alpha=0.6, color=colour, label=f"x = {value:+d}")
+    ax_data.set(xlabel=r"$\tilde{x}$", ylabel="count", title=rf"data: $\tilde{{x}} = x + \sigma\epsilon$, σ = {sigma}")
+    ax_data.legend(fontsize=10, loc="upper left")
+    dashes = iter(["--", "-."])
+    for i, (label, values) in enumerate(curves.items()):
+        style = {"color": "k", "ls": next(dashes), "lw": 1.5} if label.startswith("posterior") else {"lw": 3}
+        ax_h.plot(grid, values.detach().cpu(), label=label, **({"color": f"C{i}", "alpha": 0.7} | style))
+    ax_h.axhline(1, color="C3", lw=1, ls=":")
+    ax_h.axhline(-1, color="C3", lw=1, ls=":", label="the only values x takes")
+    ax_h.set(xlabel=r"$\tilde{x}$", ylabel=r"$h(\tilde{x})$", title="the two denoisers and their optima")
+    fig.legend(*ax_h.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=9)
+    return fig
+
+
+# --- notebook 04 ---
+def score_table(scores: dict[str, dict[str, float]], loglik: dict[str, float] | None = None) -> str:
+    """Notebook 04's table of sample scores: a row per name with quality.score's confidence and fd, and the held-out
+    log q(z) where `loglik` holds the name without its " samples" suffix."""
+    rows = [f"{'':34s} {'confidence':>10s} {'fd':>8s}" + (f" {'test log q(z)':>14s}" if loglik else "")]
+    for name, s in scores.items():
+        ll = (loglik or {}).get(name.removesuffix(" samples"))
+        rows.append(f"{name:34s} {s['confidence']:10.3f} {s['fd']:8.1f}" + ("" if ll is None else f" {ll:14.1f}"))
+    return "\n".join(rows)
