@@ -165,12 +165,15 @@ def test_sample_mixture_not_done(capsys):
 def test_fd_question(capsys):
     assert [ex.fd_choice(r) for r in (0.8, 1.3, 2.5)] == ["a", "b", "c"]
     predict = solution("04", "predict_fd")
-    assert ex.question_diag_vs_recon.check(predict, ex.fd_choice(3.1)) is True
-    assert STATUS["correct"] in capsys.readouterr().out
-    assert ex.question_diag_vs_recon.check(lambda: "a", ex.fd_choice(3.1)) is False
-    assert STATUS["wrong"] in capsys.readouterr().out
-    assert ex.question_diag_vs_recon.check(not_implemented, "c") is False
-    assert STATUS["not done"] in capsys.readouterr().out
+    q = ex.question_diag_vs_recon
+    q.check(predict, ex.fd_choice(3.1))
+    assert q.passed and STATUS["correct"] in capsys.readouterr().out
+    q.check(lambda: "a", ex.fd_choice(3.1))
+    assert not q.passed and STATUS["wrong"] in capsys.readouterr().out
+    q.check(not_implemented, "c")
+    assert not q.passed and STATUS["not done"] in capsys.readouterr().out
+    q.check(lambda: c, "c")  # noqa: F821 - a forgotten quote is said, not raised
+    assert not q.passed and "NameError" in capsys.readouterr().out
 
 
 def test_best_loglik_question(capsys):
@@ -178,7 +181,51 @@ def test_best_loglik_question(capsys):
     assert ex.best_loglik_choice(loglik) == "c"
     assert ex.best_loglik_choice({**loglik, "full-covariance Gaussian": -10.0}) == "b"
     predict = solution("04", "predict_best_density")
-    assert ex.best_loglik.check(predict, ex.best_loglik_choice(loglik)) is True
-    assert STATUS["correct"] in capsys.readouterr().out
-    assert ex.best_loglik.check(lambda: "b", ex.best_loglik_choice(loglik)) is False
+    ex.best_loglik.check(predict, ex.best_loglik_choice(loglik))
+    assert ex.best_loglik.passed and STATUS["correct"] in capsys.readouterr().out
+    ex.best_loglik.check(lambda: "b", ex.best_loglik_choice(loglik))
+    assert not ex.best_loglik.passed
     assert "you predicted (b) the full-covariance Gaussian" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# blind spots by kind: inputs changed in place, seeds set inside a sampler, a second configuration
+# ------------------------------------------------------------------------------------------------------------------
+def _reseeded(sampler):
+    def wrapped(*args):
+        torch.manual_seed(0)
+        return sampler(*args)
+
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    "exercise, wrong, hint",
+    [
+        (ex.fit_gaussian, lambda z: (z.mean(0), (z.sub_(z.mean(0))).T @ z / len(z)), "in place"),
+        (ex.sample_gaussian, _reseeded(ex.reference_sample_gaussian), "reseeds"),
+        (ex.sample_mixture, _reseeded(ex.reference_sample_mixture), "reseeds"),
+        (ex.sample_mixture, lambda w, m, c, n: ex.reference_sample_mixture(w.mul_(2), m, c, n), "in place"),
+        (ex.fit_gaussian, lambda z: (z.mean(0), (z - z.mean(0)).T @ (z - z.mean(0)) / 400), "covariance times"),
+    ],
+)
+def test_checkers_name_side_effects_and_reseeding(exercise, wrong, hint, capsys):
+    returned, line = feedback(exercise, wrong, capsys)
+    assert returned is exercise.reference and not exercise.passed
+    assert STATUS["wrong"] in line and hint in line, line
+
+
+def test_scaffolded_sample_mixture_keeps_its_structure_outside_the_solution():
+    """Exercise 4.4 gives the Cholesky factors, ε and the return; the student writes the draw of k and of z."""
+    import json
+
+    from notebook_source import notebook_path
+
+    (cell,) = [
+        "".join(c["source"])
+        for c in json.loads(notebook_path("04").read_text())["cells"]
+        if "def sample_mixture(" in "".join(c["source"])
+    ]
+    outside = cell.split("### BEGIN SOLUTION")[0] + cell.split("### END SOLUTION")[-1]
+    assert "torch.linalg.cholesky(covs)" in outside and "return z" in outside
+    assert cell.count("### BEGIN SOLUTION") == 2

@@ -1,24 +1,24 @@
 """Exercises of notebook 03 (denoising auto-encoders): `from lecturelib.exercises import nb03 as ex`.
 
 3.1 gaussian_noise: the corruption x̃ = x + σ ε, one level per digit.
-3.2 psnr: the peak signal-to-noise ratio 10 log10(1 / MSE), one value per image.
+3.2 denoising_loss: the loss of one denoising step, ||x - h(x̃)||² with x̃ drawn afresh and compared with the clean x.
 3.3 (question) which corruption the denoiser restores least.
 3.4 posterior_median: the L1-optimal denoiser of the ±1 toy model, which picks a mode where the MSE one averages.
 3.5 (question) which trained toy denoiser (quadratic or absolute loss) answers values that x never takes.
 
 Each checker runs the student's function on small cases against an independent reference (closed forms computed
-here in float64, sample moments with a fixed seed, torch.distributions), on forked random generators so that the
-notebook's own random draws do not depend on the student's code.
+here in float64, sample moments with a fixed seed, torch.distributions, a probe network that records what it is
+given), on forked random generators so that the notebook's own random draws do not depend on the student's code.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
+from torch import nn
 
-from . import Exercise, Hint, Question, as_tensor, compare
+from . import Exercise, Hint, Question, as_tensor, call, compare, loss_terms, reseeds
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -38,9 +38,9 @@ def _digits(n: int) -> torch.Tensor:
 
 
 def _call_noise(f, x, sigma):
-    x_before = x.clone()
+    """f(x, sigma) as the notebook calls it (on a copy of x: an in-place change is named), shape and finiteness."""
     try:
-        out = f(x, sigma)
+        out = call(f, x, sigma, what="gaussian_noise(x, sigma)")
     except RuntimeError as err:
         if torch.is_tensor(sigma) and sigma.numel() > 1 and ("size" in str(err) or "shape" in str(err)):
             raise Hint(
@@ -53,8 +53,6 @@ def _call_noise(f, x, sigma):
             f"with one level per digit (sigma of shape {tuple(sigma.shape)}) x̃ has shape {tuple(out.shape)}, "
             f"expected {tuple(x.shape)}: reshape sigma with per_digit(sigma, x), shape (N, 1, 1, 1)"
         )
-    if not torch.equal(x, x_before):
-        raise Hint("your function changed x in place (x += ..., x.add_): return a new tensor x + σ ε")
     out = as_tensor(out, "gaussian_noise(x, sigma)")
     if out.shape != x.shape:
         raise Hint(f"gaussian_noise(x, sigma) has shape {tuple(out.shape)}, expected {tuple(x.shape)} (the shape of x)")
@@ -63,17 +61,11 @@ def _call_noise(f, x, sigma):
     return out.detach()
 
 
-def check_gaussian_noise(f) -> None:
-    """The noise x̃ - x: mean 0, standard deviation σ per digit, a fresh ε for every pixel and digit, added to the
-    background too, not clipped."""
-    torch.manual_seed(0)
-    x = _digits(64)
-    sigma = 0.5
-    noise = (_call_noise(f, x, sigma) - x).double()  # (64, 1, 28, 28), 50,176 values
+def _noise_is_added_per_pixel(x: torch.Tensor, noise: torch.Tensor) -> None:
+    """Step 1: some noise, added (not multiplied, not returned alone, not clipped), one ε per pixel and digit."""
     if noise.abs().max() < 1e-6:
         raise Hint("x̃ = x: no noise was added (did you return x?)")
-    background = x == 0
-    if noise[background].abs().max() < 1e-6:
+    if noise[x == 0].abs().max() < 1e-6:
         raise Hint("the background pixels (x = 0) got no noise: the noise is added, x + σ ε, not multiplied, x ⊙ σ ε")
     slope = ((noise - noise.mean()) * (x - x.mean())).mean().item() / x.double().var().item()
     if slope < -0.5:
@@ -87,6 +79,10 @@ def check_gaussian_noise(f) -> None:
         raise Hint(
             "every digit got the same noise image: draw an independent ε per digit and pixel, torch.randn_like(x)"
         )
+
+
+def _noise_is_gaussian_with_std(noise: torch.Tensor, sigma: float) -> None:
+    """Step 2: mean 0, Gaussian (excess kurtosis), standard deviation σ; names σ², 1 and √σ."""
     mean, std = noise.mean().item(), noise.std().item()
     excess_kurtosis = ((noise - mean) ** 4).mean().item() / std**4 - 3
     if abs(excess_kurtosis) > 0.15:
@@ -105,7 +101,10 @@ def check_gaussian_noise(f) -> None:
             raise Hint(f"the noise has standard deviation {std:.3f} for σ = {sigma}, that is {mistake}")
     if abs(std - sigma) > 0.03 * sigma:
         raise Hint(f"the noise has standard deviation {std:.3f}, expected σ = {sigma}")
-    # one level per digit: a (N,) tensor of σs, N = 40 digits (not 28, so that a missing reshape cannot broadcast)
+
+
+def _one_level_per_digit(f) -> None:
+    """Step 3: a (N,) tensor of σs, N = 40 digits (not 28, so that a missing reshape cannot broadcast)."""
     levels = torch.linspace(0.0, 1.0, 40)
     x = _digits(40)
     noise = (_call_noise(f, x, levels) - x).double()
@@ -122,75 +121,130 @@ def check_gaussian_noise(f) -> None:
         )
 
 
+def check_gaussian_noise(f) -> None:
+    """The noise x̃ - x: mean 0, standard deviation σ per digit, a fresh ε for every pixel and digit and on every
+    call (no seed set inside the function), added to the background too, not clipped; x itself unchanged."""
+    torch.manual_seed(0)
+    x = _digits(64)
+    sigma = 0.5
+    noise = (_call_noise(f, x, sigma) - x).double()  # (64, 1, 28, 28), 50,176 values
+    _noise_is_added_per_pixel(x, noise)
+    _noise_is_gaussian_with_std(noise, sigma)
+    _one_level_per_digit(f)
+    # the notebook corrupts a fresh batch at every training step: the same ε under two seeds means a reseed
+    reseeds(f, x[:4], sigma, what="gaussian_noise(x, sigma)")
+
+
 gaussian_noise = Exercise("3.1", "the Gaussian corruption x̃ = x + σε", check_gaussian_noise, reference_gaussian_noise)
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# 3.2 PSNR
+# 3.2 the denoising training step
 # ------------------------------------------------------------------------------------------------------------------
-def reference_psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """PSNR = 10 log10(1 / MSE) in dB, MSE the mean over the pixels of one image, peak value 1.  (N, ...) -> (N,)"""
-    mse = (x - x_hat).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+def reference_denoising_loss(h: nn.Module, x: torch.Tensor, corrupt) -> dict[str, torch.Tensor]:
+    """The loss of one denoising step (Vincent et al. 2008): a fresh x̃ = corrupt(x), then (1/N) Σ_i ||x_i - h(x̃_i)||²,
+    summed over the pixels, averaged over the batch.  x: (N, 1, 28, 28) clean digits -> {"loss": scalar tensor}."""
+    x_tilde = corrupt(x)
+    return {"loss": (x - h(x_tilde)).pow(2).flatten(1).sum(1).mean()}
 
 
-def check_psnr(f) -> None:
-    """Against 10 log10(1 / MSE) computed in float64 with NumPy, one value per image; names the usual slips."""
-    torch.manual_seed(0)
-    x = _digits(6)
-    x_hat = (x + 0.05 * torch.arange(1, 7).reshape(6, 1, 1, 1) * torch.randn_like(x)).clamp(0, 1)
-    a, b = x.double().numpy().reshape(6, -1), x_hat.double().numpy().reshape(6, -1)
-    mse = ((a - b) ** 2).mean(1)
-    want = torch.from_numpy(10 * np.log10(1.0 / mse))
-    got = as_tensor(f(x.clone(), x_hat.clone()), "psnr(x, x_hat)")
-    if got.shape == want.shape and torch.isfinite(got).all():
-        got64 = got.detach().double()
-        close = lambda u, v: torch.allclose(u, v, rtol=1e-4, atol=1e-3)  # noqa: E731
-        slips = [
-            (
-                torch.from_numpy(10 * np.log10(1.0 / ((a - b) ** 2).sum(1))),
-                "the MSE is summed over the 784 pixels: PSNR uses the mean squared error per pixel, (x - x̂)².mean()",
-            ),
-            (torch.from_numpy(10 * np.log(1.0 / mse)), "that is the natural log: PSNR uses log10 (torch.log10)"),
-            (
-                torch.from_numpy(20 * np.log10(1.0 / mse)),
-                "20 log10 goes with the root of the MSE: PSNR = 10 log10(1 / MSE) = 20 log10(1 / RMSE)",
-            ),
-            (
-                torch.from_numpy(10 * np.log10(1.0 / np.sqrt(mse))),
-                "that is 10 log10(1 / RMSE): with the root of the MSE the factor is 20; use 10 log10(1 / MSE)",
-            ),
-            (
-                torch.from_numpy(10 * np.log10(1.0 / np.abs(a - b).mean(1))),
-                "that uses the mean absolute error; PSNR uses the mean squared error",
-            ),
-            (-want, "the sign is flipped: 10 log10(1 / MSE) = -10 log10(MSE) (higher PSNR = closer to x)"),
-            (
-                torch.from_numpy(10 * np.log10(1.0 / (((a - b) ** 2).mean(1) / 784))),
-                "the MSE is divided by the pixel count twice",
-            ),
-        ]
-        for slip, message in slips:
-            if not close(got64, want) and close(got64, slip):
-                raise Hint(message)
-    compare(got, want, "psnr(x, x_hat)", atol=1e-3)
-    # images of another shape: (N, D) flat vectors
-    try:
-        got = as_tensor(f(x.flatten(1), x_hat.flatten(1)), "psnr on flat (N, 784) images")
-    except (IndexError, RuntimeError) as err:
+class _Log(list):
+    """What the probe saw; shared, not copied, when `call` copies the probe network."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _Probe(nn.Module):
+    """A stand-in for h: a fixed, differentiable map that records every input it is given."""
+
+    def __init__(self, scale: float, log: _Log):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(scale))
+        self.shift = nn.Parameter(torch.tensor(0.1))
+        self.log = log
+
+    def forward(self, x_tilde: torch.Tensor) -> torch.Tensor:
+        self.log.append(x_tilde.detach().clone())
+        return torch.sigmoid(self.scale * x_tilde + self.shift)
+
+
+def _probe_corruption(log: _Log):
+    """A corruption that records each x̃ it draws: Gaussian noise, σ = 0.3."""
+
+    def corrupt(x: torch.Tensor) -> torch.Tensor:
+        x_tilde = x + 0.3 * torch.randn_like(x)
+        log.append(x_tilde.detach().clone())
+        return x_tilde
+
+    return corrupt
+
+
+def _what_h_was_given(x: torch.Tensor, drawn: _Log, seen: _Log) -> torch.Tensor:
+    """Step 1: corrupt(x) called once, h called on that x̃ (not on x); returns x̃."""
+    if not drawn:
         raise Hint(
-            f"psnr fails on flat (N, 784) images ({type(err).__name__}): average over every axis but the "
-            f"first, whatever the image shape, e.g. (x - x_hat).pow(2).flatten(1).mean(1)"
-        ) from None
-    if got.shape != want.shape:
-        raise Hint(
-            f"for flat images (N, 784) psnr returned shape {tuple(got.shape)}: average over every axis but the "
-            f"first, e.g. (x - x_hat).pow(2).flatten(1).mean(1)"
+            "denoising_loss never called corrupt: draw x̃ with the corruption it is given, x_tilde = corrupt(x) "
+            "(in the notebook, random_corruption, which uses your gaussian_noise)"
         )
-    compare(got, want, "psnr on flat (N, 784) images", atol=1e-3)
+    if len(drawn) > 1:
+        raise Hint(
+            f"corrupt was called {len(drawn)} times in one step: draw x̃ once, x_tilde = corrupt(x), and use that "
+            f"same x̃ everywhere in the step"
+        )
+    if not seen:
+        raise Hint("h was never called: the loss compares the reconstruction h(x̃) with x")
+    if any(torch.equal(s, x) for s in seen):
+        raise Hint(
+            "h was given the clean x: a denoising auto-encoder reconstructs from the corrupted x̃, h(x_tilde), "
+            "otherwise it is a plain auto-encoder and learns nothing about the damage"
+        )
+    if not any(s.shape == drawn[0].shape and torch.equal(s, drawn[0]) for s in seen):
+        raise Hint("h was not given the x̃ that corrupt(x) returned: reconstruct from x_tilde = corrupt(x)")
+    return drawn[0]
 
 
-psnr = Exercise("3.2", "PSNR, one value per image", check_psnr, reference_psnr)
+def _loss_of_one_step(f, n: int, scale: float) -> None:
+    """Steps 2-3 on a batch of n: train.fit's contract, then the value against the reference and the usual slips."""
+    x = _digits(n)
+    drawn, seen = _Log(), _Log()
+    h = _Probe(scale, seen)
+    got = call(f, h, x, corrupt=_probe_corruption(drawn), what="denoising_loss(h, x, corrupt)")
+    x_tilde = _what_h_was_given(x, drawn, seen)
+    terms = loss_terms(got, ("loss",), "denoising_loss(h, x, corrupt)")
+    with torch.no_grad():
+        x_hat = h(x_tilde).double()
+        x64, xt64 = x.double(), x_tilde.double()
+        per_image = lambda t: t.flatten(1).sum(1).mean()  # noqa: E731
+        want = per_image((x64 - x_hat) ** 2)
+        known = {
+            "it compares h(x̃) with the corrupted x̃; a denoising auto-encoder compares it with the clean x, "
+            "||x - h(x̃)||², so that h learns to undo the damage": per_image((xt64 - x_hat) ** 2),
+            "it compares x̃ with x, which does not involve h: compare the reconstruction h(x̃) with x": per_image(
+                (x64 - xt64) ** 2
+            ),
+            "that is the absolute error; the lecture's loss is the quadratic one, ||x - h(x̃)||²": per_image(
+                (x64 - x_hat).abs()
+            ),
+            "that is the norm ||x - h(x̃)||, not its square": (x64 - x_hat).flatten(1).norm(dim=1).mean(),
+        }
+    compare(terms["loss"], want, "the 'loss'", per_image=784, batch=n, known=known)
+
+
+def check_denoising_loss(f) -> None:
+    """Called as train.fit calls it, f(h, x, corrupt=...), with a recording probe network h and a recording
+    corruption: x̃ = corrupt(x) drawn once per step and fed to h; the loss ||x - h(x̃)||² against the clean x, summed
+    over pixels, averaged over the batch, a differentiable scalar in a dict; x unchanged; a fresh x̃ on every call
+    (no seed set inside). Two batch sizes and two probes."""
+    torch.manual_seed(0)
+    _loss_of_one_step(f, 8, 1.5)
+    _loss_of_one_step(f, 5, -0.7)
+    drawn = _Log()
+    x = _digits(4)
+    reseeds(f, _Probe(1.0, _Log()), x, corrupt=_probe_corruption(drawn), what="denoising_loss")
+
+
+denoising_loss = Exercise("3.2", "the loss of one denoising step", check_denoising_loss, reference_denoising_loss)
 
 
 # ------------------------------------------------------------------------------------------------------------------

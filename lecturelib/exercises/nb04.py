@@ -10,7 +10,8 @@ Use: `from lecturelib.exercises import nb04 as ex`.
 
 Each checker runs the student's function on small cases against an independent reference (NumPy's covariance,
 torch.distributions.MultivariateNormal, sample moments with a fixed seed), on forked random generators so that the
-notebook's own random draws do not depend on the student's code.
+notebook's own random draws do not depend on the student's code; it names an input changed in place (the notebook
+passes its training codes) and a sampler that sets a seed of its own.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import Exercise, Hint, Question, as_tensor
+from . import Exercise, Hint, Question, as_tensor, call, reseeds
 
 D = torch.distributions
 
@@ -56,11 +57,17 @@ def reference_fit_gaussian(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def check_fit_gaussian(f) -> None:
-    """Against NumPy's mean and covariance (1/N or 1/(N-1): both are accepted) of 400 correlated 3-D codes."""
+    """Against NumPy's mean and covariance (1/N or 1/(N-1): both are accepted) of 400 correlated 3-D codes, then of
+    50 codes in 2-D; the codes must not be changed in place (the notebook passes z_train itself)."""
     torch.manual_seed(0)
-    n = 400
-    z = D.MultivariateNormal(MU, SIGMA).sample((n,)).float()  # (400, 3)
-    out = f(z.clone())
+    _fit_gaussian_on(f, D.MultivariateNormal(MU, SIGMA).sample((400,)).float())
+    _fit_gaussian_on(f, D.MultivariateNormal(MU[:2] * 3, SIGMA[:2, :2] / 4).sample((50,)).float())
+
+
+def _fit_gaussian_on(f, z: torch.Tensor) -> None:
+    """One configuration: z (n, d) float32 codes."""
+    n = len(z)
+    out = call(f, z, what="fit_gaussian(z)")
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise Hint(f"return a pair (mu, Sigma), got {type(out).__name__}")
     mu, cov = (as_tensor(t, name).detach().double() for t, name in zip(out, ("mu", "Sigma")))
@@ -85,6 +92,12 @@ def check_fit_gaussian(f) -> None:
         raise Hint("Sigma contains NaN or infinity")
     if _close(cov, biased, 1e-4) or _close(cov, unbiased, 1e-4):
         return
+    _covariance_slips(cov, z64, biased, unbiased, mu, want_mu)
+
+
+def _covariance_slips(cov, z64, biased, unbiased, mu, want_mu) -> None:
+    """Name what is wrong with a (d, d) Sigma that is not the covariance of the codes z64 (n, d)."""
+    n = len(z64)
     raw = torch.from_numpy(z64.T @ z64 / n)
     if _close(cov, raw, 1e-3) or _close(cov, raw * n / (n - 1), 1e-3):
         raise Hint("Sigma is (1/N) Σ z_i z_iᵀ: you forgot to centre the codes, Σ̂ = (1/N) Σ (z_i - μ̂)(z_i - μ̂)ᵀ")
@@ -193,7 +206,7 @@ def check_sample_gaussian(f) -> None:
     torch.manual_seed(0)
     n = 100_000
     mu, Sigma = MU.float(), SIGMA.float()
-    z = as_tensor(f(mu.clone(), Sigma.clone(), n), "sample_gaussian(mu, Sigma, n)").detach()
+    z = as_tensor(call(f, mu, Sigma, n, what="sample_gaussian"), "sample_gaussian(mu, Sigma, n)").detach()
     if z.shape == (3, n):
         raise Hint(f"the samples have shape {tuple(z.shape)} = (d, n): return one sample per row, (n, d)")
     if z.shape != (n, 3):
@@ -209,9 +222,11 @@ def check_sample_gaussian(f) -> None:
             f"{log_q.var().item():.2f}, where Gaussian samples give d/2 = 1.5: is ε standard normal "
             f"(torch.randn, not torch.rand)?"
         )
-    small = as_tensor(f(mu.clone(), Sigma.clone(), 5), "sample_gaussian(mu, Sigma, 5)")
+    small = as_tensor(call(f, mu, Sigma, 5, what="sample_gaussian"), "sample_gaussian(mu, Sigma, 5)")
     if small.shape != (5, 3):
         raise Hint(f"sample_gaussian(mu, Sigma, 5) has shape {tuple(small.shape)}: n must set the number of samples")
+    # the notebook draws again and again (the live figure): the same draws under two seeds mean a seed set inside
+    reseeds(f, mu, Sigma, 5, what="sample_gaussian(mu, Sigma, n)")
 
 
 sample_gaussian = Exercise("4.3", "sample z = μ + Lε", check_sample_gaussian, reference_sample_gaussian)
@@ -238,12 +253,13 @@ MIX_COVS = torch.tensor(
 
 def check_sample_mixture(f) -> None:
     """60,000 samples of three well-separated 2-D Gaussians with weights 0.6, 0.3, 0.1: each sample is assigned to its
-    nearest component; the shares must match the weights and each component's samples its mean and covariance."""
+    nearest component; the shares must match the weights and each component's samples its mean and covariance; no
+    seed set inside; the inputs unchanged. (Exercise 4.4 is scaffolded: the student writes the draw of k and z.)"""
     torch.manual_seed(0)
     n = 60_000
     w, m, c = MIX_WEIGHTS.float(), MIX_MEANS.float(), MIX_COVS.float()
     try:
-        z = f(w.clone(), m.clone(), c.clone(), n)
+        z = call(f, w, m, c, n, what="sample_mixture")
     except RuntimeError as err:
         if "replacement" in str(err):
             raise Hint(
@@ -283,6 +299,7 @@ def check_sample_mixture(f) -> None:
     for k in range(3):
         mean, cov = _sample_moments(z[nearest == k])
         _gaussian_slips(mean, cov, MIX_MEANS[k], MIX_COVS[k], f"the samples of component {k}")
+    reseeds(f, w, m, c, 7, what="sample_mixture(weights, means, covs, n)")
     q = D.MixtureSameFamily(D.Categorical(probs=MIX_WEIGHTS), D.MultivariateNormal(MIX_MEANS, MIX_COVS))
     z_ref = q.sample((n,))
     gap = q.log_prob(z).mean().item() - q.log_prob(z_ref).mean().item()
