@@ -29,18 +29,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 SOLUTION_MARK = re.compile(r"### (BEGIN|END) SOLUTION|### (BEGIN|END) HIDDEN TESTS")
 PROGRESS_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+")
 
-# The elements that can be too wide for their box: shown code, text outputs, displayed and inline maths, tables,
-# images, output areas. `(root, left, right, scale) => [...]`: each one with scrollWidth > clientWidth, or whose right
-# edge is past `right` (the slide's or the screen's, in screen px; `scale` turns screen px into slide px).
+# The elements that can be too wide for their box: shown code (<pre> in a static deck, CodeMirror's scroller in
+# JupyterLab), text outputs, displayed and inline maths, tables, images, output areas, markdown.
+# `(root, left, right, scale) => [...]`: each one with scrollWidth > clientWidth, or whose right edge is past `right`
+# (the slide's or the notebook's, in screen px; `scale` turns screen px into slide px).
 ELEMENT_JS = r"""(root, left, right, scale) => {
   const what = e => e.matches('mjx-container') ? 'maths'
-    : e.matches('pre') ? (e.closest('.jp-OutputArea') ? 'output' : 'code')
+    : e.matches('pre') ? (e.closest('.jp-OutputArea') ? 'output' : 'code') : e.matches('.cm-scroller') ? 'code'
     : e.matches('img') ? 'image' : e.matches('table') ? 'table'
     : e.matches('.jp-OutputArea-output') ? 'output area' : 'text';
   const text = e => (e.innerText || e.textContent || e.getAttribute('src') || '')
     .trim().replace(/\s+/g, ' ').slice(0, 60);
   const found = [];
-  const boxes = 'pre, mjx-container, table, img, .jp-OutputArea-output, .jp-RenderedHTMLCommon';
+  const boxes = 'pre, .cm-scroller, mjx-container, table, img, .jp-OutputArea-output, .jp-RenderedHTMLCommon';
   for (const e of root.querySelectorAll(boxes)) {
     if (e.closest('aside.notes')) continue;
     const box = e.getBoundingClientRect();
@@ -73,7 +74,7 @@ SLIDE_JS = (
     const box = e.getBoundingClientRect();
     if (box.width || box.height) bottom = Math.max(bottom, box.bottom);
   }
-  const heading = slide.querySelector('h1, h2, h3, h4, h5, h6');
+  const heading = [...slide.querySelectorAll('h1, h2, h3, h4, h5, h6')].find(h => !h.closest('aside.notes'));
   const indices = Reveal.getIndices(slide);
   return {
     index: `${indices.h}.${indices.v || 0}`,

@@ -4,21 +4,30 @@ nothing is downloaded). Screenshots go to build/browser/. Skipped where /usr/bin
 - Live widgets: `jupyter lab` on localhost with a random token runs a notebook; the first slider is moved with the
   keyboard and the screenshots show that the figure under it changed. The same in jupyterlab-slideshow's deck mode
   (the presenting route): → moves to the slide with the widget, and its slider still redraws the figure.
-- Every control of every course notebook: one lab server for the module; each notebook (a copy in
-  build/browser/notebooks/, autosave off: the committed files stay output-free) runs all its cells in fast mode
-  (LECTURELIB_FAST=1 in the kernel's environment; models cached where LECTURELIB_CHECKPOINTS, else checkpoints/,
-  says) at 1280×720 with the file browser open. Every LiveFigure's sliders (arrow keys), menus (another entry) and
-  toggle buttons (another button) are found in the rendered outputs and moved; the figure under them must change
-  and show no traceback. A control greyed out by `enable_when` must not move, then is enabled through the control
-  it depends on and moved. Screenshots and a report.json (each move; each figure's natural and shown width) in
-  build/browser/<notebook>/. A fixture notebook proves that a control that raises or does nothing fails the check.
-- Offline decks: every course notebook's slide deck (as `render --slides` writes it) opened from disk, and a deck and
-  an HTML page served by `python -m http.server`, with every request outside localhost/file blocked: → moves on,
-  every formula is typeset by MathJax (no raw `$` or `\\mathbf` left, no TeX error), nothing was fetched from outside.
+- Every control of every course notebook: one lab server for the module; each notebook (its presenter copy in
+  build/browser/notebooks/, made as `make present` makes it: course.student.presenter_edition; autosave off) runs
+  all its cells in fast mode (LECTURELIB_FAST=1 in the kernel's environment; models cached where
+  LECTURELIB_CHECKPOINTS, else checkpoints/, says) at 1280×720 with the file browser open. Every LiveFigure's sliders
+  (arrow keys), menus (another entry) and toggle buttons (another button) are found in the rendered outputs and
+  moved; the figure under them must change and show no traceback. A control greyed out by `enable_when` must not
+  move, then is enabled through the control it depends on and moved. A fixture notebook proves that a control that
+  raises or does nothing fails the check.
+- Every slide of every notebook, live: the same run is then presented in deck mode and stepped with Space from the
+  first slide to the last: every cell that is not `skip` or `notes` is shown on some slide, every slide is at most
+  720 px tall with no code, maths or output wider than its box (tests/deck_measure.py's rules), every LiveFigure is
+  reached on its slide and moved there, and no slide shows a solution marker or a line of the instructor's solutions.
+  Screenshots and a report.json (each move, each figure's width, each slide measured) in build/browser/<notebook>/.
+- Every slide of every notebook, static: the deck `render --slides` writes, executed once per notebook in fast mode
+  (build/browser/static/), opened offline at 1280×720 and measured slide by slide (tests/deck_measure.py): every
+  slide and subslide at most 720 px tall, nothing too wide, no solution and no frozen "0%|" progress bar.
+- Offline decks: the same decks opened from disk, and a deck and an HTML page served by `python -m http.server`,
+  with every request outside localhost/file blocked: → moves on, every formula is typeset by MathJax (no raw `$` or
+  `\\mathbf` left, no TeX error), nothing was fetched from outside.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -35,11 +44,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import deck_measure
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import decks
+from course import render, student
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,11 +90,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """A JupyterLab server over the repository: (base URL, token, settings folder). Stopped at the end, whatever
-    happened."""
-    home = tmp_path_factory.mktemp("lab")
+@contextlib.contextmanager
+def lab_server(home: Path):
+    """A JupyterLab server over the repository, its settings and runtime files in `home`: (base URL, token, settings
+    folder). Stopped at the end, whatever happened."""
     settings = home / "settings"
     for name, text in LAB_SETTINGS.items():
         path = settings / name
@@ -113,7 +122,7 @@ def lab(tmp_path_factory):
         "--ServerApp.port_retries=0",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")  # CI containers run as root
+        command.append("--allow-root")  # CI containers run as root (and `make present` adds it there too)
     log = open(home / "lab.log", "w")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -140,6 +149,13 @@ def lab(tmp_path_factory):
             server.kill()
             server.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server over the repository (lab_server), for the module."""
+    with lab_server(tmp_path_factory.mktemp("lab")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -547,22 +563,35 @@ def _show_file_browser(page) -> None:
     page.locator(".jp-FileBrowser").first.wait_for(state="visible", timeout=10_000)
 
 
-def _drive_notebook(browser, lab, path: Path) -> dict:
-    """Open a copy of a course notebook (in build/browser/notebooks/: the lab never touches the committed file) at
-    1280×720 with the file browser open, run all its cells in fast mode, measure every figure's width, then move
-    every control of every LiveFigure. Screenshots and a report.json in build/browser/<notebook>/. Done once per
-    notebook for the tests below."""
+def presenter_copy(path: Path, folder: Path = COPIES, edition: bool = True) -> Path:
+    """The copy of a course notebook that the lab opens, in `folder` (the lab never touches the committed file): made
+    the way `make present` makes it, the presenter edition (solutions cleared, speaker notes kept) once
+    course.student has one, else the notebook as committed (`edition=False`: always that)."""
+    nb = nbformat.read(path, as_version=4)
+    make = getattr(student, "presenter_edition", None) if edition else None
+    if make is not None:
+        nb = make(nb)
+    copy = folder / path.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, copy)
+    return copy
+
+
+def _drive_notebook(browser, lab, path: Path, folder: Path = COPIES, edition: bool = True) -> dict:
+    """Open the presenter copy of a course notebook (presenter_copy, in build/browser/notebooks/) at 1280×720 with the
+    file browser open, run all its cells in fast mode, measure every figure's width, move every control of every
+    LiveFigure; then present it in deck mode and walk the deck from the first slide to the last (_walk_deck: every
+    slide measured, every LiveFigure moved again on its slide). Screenshots and a report.json in
+    build/browser/<notebook>/. Done once per notebook for the tests below."""
     if path.stem in _DRIVEN:
         return _DRIVEN[path.stem]
     shots = SHOTS / path.stem
     shutil.rmtree(shots, ignore_errors=True)
     shots.mkdir(parents=True)
-    committed = path.read_bytes()
-    copy = COPIES / path.name
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    copy.write_bytes(committed)
+    copy = presenter_copy(path, folder, edition)
+    written = copy.read_bytes()
     notebook = copy.relative_to(REPO).as_posix()
-    seen = _DRIVEN[path.stem] = {"error": None, "figures": [], "stray": [], "widths": [], "moves": []}
+    seen = _DRIVEN[path.stem] = {"error": None, "figures": [], "stray": [], "widths": [], "moves": [], "deck": None}
     started = time.monotonic()
     page = browser.new_page(viewport=HALL)
     try:
@@ -576,14 +605,18 @@ def _drive_notebook(browser, lab, path: Path) -> dict:
         page.screenshot(path=str(shots / "hall.png"))
         moves = _drive_every_control(page, panel, tagged["figures"], shots)
         seen["moves"] = [{"notebook": path.stem, **move} for move in moves]
+        seen["controls_s"] = round(time.monotonic() - started - seen["ran_s"], 1)
+        seen["deck"] = _walk_deck(page, panel, copy, tagged["figures"], shots / "deck")
+        seen["deck_s"] = round(time.monotonic() - started - seen["ran_s"] - seen["controls_s"], 1)
     except Exception as error:  # reported by each test that needs this run
         seen["error"] = f"{type(error).__name__}: {error}"
         page.screenshot(path=str(shots / "failed.png"), full_page=True)
     finally:
         page.close()
         _shut_down_kernel(lab, notebook)
+        _leave_deck_mode(lab)
         seen["total_s"] = round(time.monotonic() - started, 1)
-        seen["saved"] = copy.read_bytes() != committed or _has_outputs(path)
+        seen["saved"] = copy.read_bytes() != written or _has_outputs(path)
         (shots / "report.json").write_text(json.dumps(seen, indent=1, ensure_ascii=False))
     return seen
 
@@ -732,7 +765,7 @@ def _start_deck(page, stem: str) -> None:
     page.wait_for_function("() => document.body.dataset.jpDeckMode === 'presenting'", timeout=20_000)
     page.wait_for_function(f"() => document.querySelector('{_ON_SCREEN}')", timeout=20_000)
     page.screenshot(path=str(SHOTS / f"{stem}-start.png"))
-    assert _on_screen(page) == [0], f"the deck should open on the first slide, shows cells {_on_screen(page)}"
+    assert _on_screen(page)[:1] == [0], f"the deck should open on the first slide, shows cells {_on_screen(page)}"
 
 
 def _present_to_first_slider(page, stem: str) -> dict:
@@ -757,6 +790,233 @@ def _leave_deck_mode(lab) -> None:
     settings = lab[2] / DECK_SETTINGS
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text('{"active": false}')
+
+
+# --- every slide of every notebook, as the lecture hall sees it --------------------------------------------------
+# What deck mode shows after each step (jupyterlab-slideshow 0.3.4: the cells of the current slide are
+# .jp-deck-mod-onscreen, stacked from the top, those not yet reached, later fragments, at opacity 0; it does not scale
+# a slide, a tall one scrolls with the active cell): the cells on screen and shown, the height from the top of the first
+# to the bottom of the last, what is too wide (deck_measure.ELEMENT_JS, against the notebook's right edge), the
+# heading, which shown cells have their input collapsed (jupyter.source_hidden), and the text of their markdown and
+# outputs (code is read from the notebook: CodeMirror renders only the lines near the screen).
+_DECK_STEP = (
+    """panel => {
+  const wide = """
+    + deck_measure.ELEMENT_JS
+    + """;
+  const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell')];
+  const on = cells.filter(c => c.classList.contains('jp-deck-mod-onscreen'));
+  const shown = on.filter(c => c.classList.contains('jp-deck-mod-visible'));
+  const active = cells.findIndex(c => c.classList.contains('jp-mod-active'));
+  const notebook = panel.querySelector('.jp-Notebook').getBoundingClientRect();
+  const boxes = on.map(c => c.getBoundingClientRect());
+  const heading = on.map(c => c.querySelector('.jp-MarkdownOutput :is(h1, h2, h3, h4, h5, h6)')).find(Boolean);
+  return {
+    active,
+    on: on.map(c => cells.indexOf(c)),
+    shown: shown.map(c => cells.indexOf(c)),
+    collapsed: shown.filter(c => c.querySelector('.jp-InputPlaceholder')).map(c => cells.indexOf(c)),
+    height: boxes.length ? Math.round(Math.max(...boxes.map(b => b.bottom)) - Math.min(...boxes.map(b => b.top))) : 0,
+    heading: heading ? heading.textContent.replace(/¶$/, '').trim() : '',
+    wide: on.flatMap(c => wide(c, notebook.left, notebook.right, 1)),
+    text: shown.map(c => [...c.querySelectorAll('.jp-MarkdownOutput, .jp-OutputArea')].map(e => e.innerText)
+      .join('\\n')).join('\\n'),
+  };
+}"""
+)
+STEP_S = 5  # a step of the deck that moves nothing within this long is the last one
+
+
+def solution_lines(path: Path) -> set[str]:
+    """The instructor's solution lines of a notebook: each line between `### BEGIN SOLUTION` and `### END SOLUTION`
+    (stripped; code and markdown cells) that occurs nowhere outside the solution regions."""
+    inside, outside = set(), set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        region = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped in (student.SOLUTION_BEGIN, student.SOLUTION_END):
+                region = stripped == student.SOLUTION_BEGIN
+            elif stripped:
+                (inside if region else outside).add(stripped)
+    return inside - outside
+
+
+def _shown_text(nb, state: dict) -> str:
+    """What a deck step shows: the code of its shown code cells (the first line of a collapsed one: JupyterLab shows
+    it in the placeholder), then the rendered markdown and outputs."""
+    code = []
+    for i in state["shown"]:
+        cell = nb.cells[i]
+        if cell.cell_type == "code":
+            lines = cell.source.splitlines()
+            code += lines[:1] if i in state["collapsed"] else lines
+    return "\n".join(code) + "\n" + state["text"]
+
+
+def solutions_on_screen(text: str, solutions: set[str]) -> list[str]:
+    """The instructor's solution lines (solution_lines) in a slide's text: a line of it equal to a solution line, or a
+    solution line of 16 characters or more anywhere in it."""
+    lines = {line.strip() for line in text.splitlines()}
+    return sorted(s for s in solutions if s in lines or (len(s) >= 16 and s in text))
+
+
+def _where(slide: dict) -> str:
+    index = slide.get("index") or f"{slide['number']} (cells {slide['on'][0]}–{slide['on'][-1]})"
+    return f"slide {index} {(slide['heading'] or '(no heading)')[:50]!r}"
+
+
+def _should_show(cell) -> bool:
+    """Whether a cell belongs on a slide: anything but `skip` and `notes` (and empty cells)."""
+    kind = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+    return kind not in ("skip", "notes") and bool(cell.source.strip() or cell.get("outputs"))
+
+
+def _walk_deck(page, panel, copy: Path, figures: list[dict], shots: Path) -> dict:
+    """Present the notebook on `page` (run already) in deck mode and step with Space from the first slide to the last.
+    Each slide (a distinct set of cells on screen) is measured at every step on it (its tallest kept) and shot once;
+    each LiveFigure is moved (_drive_every_control) at the first step that shows it. Returns the slides, the cells
+    ever shown, the moves and the steps taken."""
+    shots.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(copy, as_version=4)
+    slides: dict[tuple, dict] = {}
+    shown, driven, moves, steps = set(), set(), [], 0
+    _start_deck(page, f"{copy.stem}-deck")
+    while steps <= len(nb.cells) + 1:
+        state = panel.evaluate(_DECK_STEP)
+        steps += 1
+        shown.update(state["shown"])
+        slide = slides.setdefault(tuple(state["on"]), {**state, "number": len(slides), "text": ""})
+        slide["height"] = max(slide["height"], state["height"])
+        slide["wide"] += [w for w in state["wide"] if w not in slide["wide"]]
+        slide["text"] += "\n" + _shown_text(nb, state)
+        if slide["number"] == len(slides) - 1 and "shot" not in slide:
+            slide["shot"] = f"{slide['number']:02d}.png"
+            page.screenshot(path=str(shots / slide["shot"]))
+        here = [f for f in figures if f["cell"] in state["shown"] and f["figure"] not in driven]
+        if here:
+            driven.update(f["figure"] for f in here)
+            moves += _drive_every_control(page, panel, here, shots)
+            slide["height"] = max(slide["height"], panel.evaluate(_DECK_STEP)["height"])  # redrawn: measure again
+            panel.evaluate("panel => panel.querySelector('.jp-Cell.jp-mod-active').focus()")  # the deck's keys
+        page.keyboard.press("Space")
+        try:
+            page.wait_for_function(
+                f"a => [...document.querySelectorAll('{_PANEL} .jp-Notebook .jp-Cell')]"
+                ".findIndex(c => c.classList.contains('jp-mod-active')) !== a",
+                arg=state["active"],
+                timeout=STEP_S * 1000,
+            )
+        except Exception:
+            break  # the last slide
+        page.wait_for_timeout(200)  # the deck's fade (0.1 s)
+    return {
+        "slides": [{k: v for k, v in slide.items()} for slide in slides.values()],
+        "shown": sorted(shown),
+        "missing": [i for i, cell in enumerate(nb.cells) if _should_show(cell) and i not in shown],
+        "moves": moves,
+        "steps": steps,
+    }
+
+
+def _deck_walked(browser, lab, path: Path) -> dict:
+    seen = _drive_notebook(browser, lab, path)
+    assert seen["error"] is None, f"{path.stem}: {seen['error']}"
+    return seen["deck"]
+
+
+def _cell_kinds(path: Path, cells: list[int]) -> str:
+    nb = nbformat.read(path, as_version=4)
+    kind = [c.get("metadata", {}).get("slideshow", {}).get("slide_type", "(none)") for c in nb.cells]
+    return ", ".join(f"{i} ({kind[i]!r}: {nb.cells[i].source.strip()[:30]!r})" for i in cells)
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_live_deck_shows_every_cell_and_moves_every_widget_on_its_slide(lab, browser, path):
+    """Presenting the notebook in deck mode (`make present`), Space from the first slide to the last shows every cell
+    that is not `skip` or `notes`, and reaches every LiveFigure, whose every control redraws its figure there."""
+    deck = _deck_walked(browser, lab, path)
+    assert not deck["missing"], (
+        f"{path.stem}: deck mode never shows cells {_cell_kinds(COPIES / path.name, deck['missing'])} "
+        f"({len(deck['slides'])} slides, {deck['steps']} steps)"
+    )
+    seen = _DRIVEN[path.stem]
+    reached = {move["figure"] for move in deck["moves"]}
+    unreached = [f["cell"] for f in seen["figures"] if f["figure"] not in reached]
+    assert not unreached, f"{path.stem}: the LiveFigures of cells {unreached} are on no slide"
+    failed = [{"notebook": path.stem, **m} for m in deck["moves"] if m["error"] or not m["changed"]]
+    assert not failed, "in deck mode: " + "\n".join(map(_describe, failed))
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_live_deck_every_slide_fits_the_projector(lab, browser, path):
+    """In deck mode at 1280×720, every slide's cells take at most 720 px from the top of the first to the bottom of
+    the last (deck mode does not scale: a taller slide scrolls), and no code, maths or output is wider than its box."""
+    deck = _deck_walked(browser, lab, path)
+    bad = [
+        f"{_where(slide)}: {'; '.join(trouble)}"
+        for slide in deck["slides"]
+        if (trouble := deck_measure.problems({**slide, "text": ""}))
+    ]
+    assert not bad, f"{path.stem}, {len(bad)} of {len(deck['slides'])} slides do not fit:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_live_deck_shows_no_solution(lab, browser, path):
+    """No slide in deck mode shows a solution marker or a line of the instructor's solutions."""
+    deck = _deck_walked(browser, lab, path)
+    solutions = solution_lines(path)
+    bad = []
+    for slide in deck["slides"]:
+        found = [m.group(0) for m in deck_measure.SOLUTION_MARK.finditer(slide["text"])]
+        found += solutions_on_screen(slide["text"], solutions)
+        if found:
+            bad.append(f"{_where(slide)}: {sorted(set(found))[:6]}")
+    assert not bad, f"{path.stem}: answers on the projector:\n" + "\n".join(bad)
+
+
+WALK_FIXTURE = "build/browser/present/fixture_walk.ipynb"
+
+
+def test_the_deck_walk_reports_what_does_not_fit_or_never_shows(lab, browser):
+    """The live deck walk can fail: on a fixture notebook it moves the widget on its slide, and reports a cell marked
+    "-" that deck mode never shows, a slide taller than 720 px, a code line wider than its box and a solution line."""
+    slide, sub = {"slideshow": {"slide_type": "slide"}}, {"slideshow": {"slide_type": "subslide"}}
+    cells = [
+        new_markdown_cell("# A deck\n\nThe bar's height is $h$.", metadata=slide),
+        _live_figure_cell(),
+        new_markdown_cell("## A tall slide", metadata=slide),
+        new_code_cell("for i in range(60):\n    print(i)"),
+        new_markdown_cell("## A wide line", metadata=sub),
+        new_code_cell("wide = 1  # " + "x" * 200),
+        new_markdown_cell("never shown", metadata={"slideshow": {"slide_type": "-"}}),
+        new_code_cell(
+            "def answer():\n    ### BEGIN SOLUTION\n    return 'forty-two'\n    ### END SOLUTION", metadata=slide
+        ),
+        new_markdown_cell("a speaker note", metadata={"slideshow": {"slide_type": "notes"}}),
+    ]
+    _write_fixture(WALK_FIXTURE, cells)
+    path = REPO / WALK_FIXTURE
+    shots = SHOTS / "fixture_walk"
+    page = browser.new_page(viewport=HALL)
+    try:
+        _open_and_run_all(page, lab, WALK_FIXTURE, "fixture_walk", 180, shot=shots / "ran.png")
+        panel = page.locator(_PANEL).first
+        figures = panel.evaluate(_TAG_LIVE_FIGURES)["figures"]
+        deck = _walk_deck(page, panel, path, figures, shots)
+    finally:
+        page.close()
+        _shut_down_kernel(lab, WALK_FIXTURE)
+        _leave_deck_mode(lab)
+    assert deck["missing"] == [6], deck["missing"]
+    assert [(m["cell"], m["changed"], m["error"]) for m in deck["moves"]] == [(1, True, None)], deck["moves"]
+    by_cell = {slide["on"][0]: slide for slide in deck["slides"]}
+    assert sorted(by_cell) == [0, 2, 4, 7], sorted(by_cell)
+    assert not deck_measure.problems({**by_cell[0], "text": ""}), by_cell[0]
+    assert by_cell[2]["height"] > 720 and any("px tall" in p for p in deck_measure.problems(by_cell[2]))
+    assert [w["what"] for w in by_cell[4]["wide"]][:1] == ["code"], by_cell[4]["wide"]
+    assert solutions_on_screen(by_cell[7]["text"], solution_lines(path)) == ["return 'forty-two'"]
+    assert "a speaker note" not in "".join(slide["text"] for slide in deck["slides"])
 
 
 def test_live_slide_slider_changes_the_figure_in_deck_mode(lab, browser):
@@ -790,23 +1050,72 @@ def test_live_slide_slider_changes_the_figure_in_deck_mode(lab, browser):
 
 
 # --- offline decks: reveal.js and MathJax from the build folder, every outside request blocked -------------------
-@pytest.fixture(scope="module")
-def offline_build(tmp_path_factory):
-    """A build folder with every course notebook's deck, and the first one's HTML page (unexecuted: the markdown
-    holds all the maths)."""
-    out = tmp_path_factory.mktemp("build")
-    for path in COURSE:
-        nb = nbformat.read(path, as_version=4)
-        decks.export_slides(nb, out / f"{path.stem}.slides.html")
-        if path == COURSE[0]:
-            decks.export_html(nb, out / f"{path.stem}.html")
-    return out
+STATIC_BUILD = SHOTS / "static"  # build/browser/static: the decks and pages `render --slides` writes, fast mode
+_RENDERED: dict[str, object] = {}  # notebook stem -> render.Result, shared by the tests below
+_MEASURED: dict[str, list[dict]] = {}  # notebook stem -> its static deck, measured by deck_measure
+
+
+def _rendered(path: Path) -> Path:
+    """Render the notebook as `python -m course render --fast --slides` does (executed once per notebook and test
+    session, into build/browser/static); the build folder."""
+    if path.stem not in _RENDERED:
+        if not _RENDERED:
+            shutil.rmtree(STATIC_BUILD, ignore_errors=True)
+        _RENDERED[path.stem] = render.run_notebook(path, STATIC_BUILD, fast=True, slides=True, timeout=int(RUN_ALL_S))
+    result = _RENDERED[path.stem]
+    assert not result.error, f"{path.name} did not render: {result.error}"
+    return STATIC_BUILD
+
+
+def _static_deck(browser, path: Path) -> list[dict]:
+    """The rendered deck of a notebook opened offline at 1280×720 and measured slide by slide (deck_measure); shots
+    in build/browser/static/<notebook>/."""
+    if path.stem not in _MEASURED:
+        deck = _rendered(path) / f"{path.stem}.slides.html"
+        shots = STATIC_BUILD / path.stem
+        shots.mkdir(parents=True, exist_ok=True)
+        context, page, blocked = deck_measure.open_deck(browser, deck)
+        try:
+            _MEASURED[path.stem] = deck_measure.measure_deck(page, shots)
+        finally:
+            context.close()
+        assert not blocked, f"{deck.name} tried the network: {blocked[:3]}"
+    return _MEASURED[path.stem]
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_static_deck_every_slide_fits_the_projector(browser, path):
+    """The deck `render --slides` writes (executed in fast mode), opened offline at 1280×720: every slide and subslide,
+    all fragments shown, is at most 720 px tall and nothing is wider than its box or cut off at the right."""
+    slides = _static_deck(browser, path)
+    bad = [
+        f"{_where(slide)}: {'; '.join(trouble)}"
+        for slide in slides
+        if (trouble := deck_measure.problems({**slide, "text": ""}))
+    ]
+    assert not bad, f"{path.stem}, {len(bad)} of {len(slides)} slides do not fit:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_static_deck_shows_no_solution_and_no_frozen_progress_bar(browser, path):
+    """No slide of the rendered deck shows a solution marker, a line of the instructor's solutions, or a progress bar
+    (a static export shows a tqdm bar as it was when the cell started: "0%|")."""
+    slides = _static_deck(browser, path)
+    solutions = solution_lines(path)
+    bad = []
+    for slide in slides:
+        found = [p for p in deck_measure.problems(slide) if "on screen" in p]
+        found += [f"solution line on screen: {line!r}" for line in solutions_on_screen(slide["text"], solutions)]
+        if found:
+            bad.append(f"{_where(slide)}: {'; '.join(found[:6])}")
+    assert not bad, f"{path.stem}: on the projector:\n" + "\n".join(bad)
 
 
 @pytest.fixture(scope="module")
-def http_server(offline_build):
-    """`python -m http.server` over the build folder, on localhost: its base URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(offline_build))
+def http_server():
+    """`python -m http.server` over the rendered build folder (the first notebook's deck and page), on localhost: its
+    base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(_rendered(COURSE[0])))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -893,11 +1202,12 @@ def _check_offline(seen: dict, name: str) -> None:
 
 
 @pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
-def test_offline_deck_opened_from_disk_moves_and_typesets(browser, offline_build, path):
+def test_offline_deck_opened_from_disk_moves_and_typesets(browser, path):
     SHOTS.mkdir(parents=True, exist_ok=True)
+    build = _rendered(path)
     context, page, seen = _offline_page(browser)
     try:
-        page.goto((offline_build / f"{path.stem}.slides.html").as_uri())
+        page.goto((build / f"{path.stem}.slides.html").as_uri())
         _check_deck(page, path.stem[:2], seen)
     finally:
         context.close()
