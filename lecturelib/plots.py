@@ -179,3 +179,61 @@ def score_table(scores: dict[str, dict[str, float]], loglik: dict[str, float] | 
         ll = (loglik or {}).get(name.removesuffix(" samples"))
         rows.append(f"{name:34s} {s['confidence']:10.3f} {s['fd']:8.1f}" + ("" if ll is None else f" {ll:14.1f}"))
     return "\n".join(rows)
+
+
+# --- notebook 06 ---
+_REPARAM_NODES = {  # name: (x, y, random?)
+    "x": (0.0, 1.0, False),
+    "φ": (0.0, 0.0, False),
+    "μ": (1.2, 1.0, False),
+    "σ": (1.2, 0.0, False),
+    "ε": (2.4, -0.9, True),
+    "z": (2.4, 0.5, False),
+    "θ": (3.6, -0.9, False),
+    "log p": (3.6, 0.5, False),
+}
+_REPARAM_EDGES = [("x", "μ"), ("φ", "μ"), ("x", "σ"), ("φ", "σ"), ("μ", "z"), ("σ", "z"), ("ε", "z")]
+_REPARAM_EDGES += [("z", "log p"), ("θ", "log p")]
+
+
+def reparameterization_graph(ax=None) -> plt.Figure:
+    """The stochastic computational graph of z = μ(x; φ) + σ(x; φ) ⊙ ε: deterministic nodes as boxes, the random ε
+    as a circle; the gradient path from log p back to φ and θ in red, which ε is not on."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.2), layout="constrained")
+    grad = {("x", "μ"), ("φ", "μ"), ("x", "σ"), ("φ", "σ"), ("μ", "z"), ("σ", "z"), ("z", "log p"), ("θ", "log p")}
+    for a, b in _REPARAM_EDGES:
+        (xa, ya, _), (xb, yb, _) = _REPARAM_NODES[a], _REPARAM_NODES[b]
+        ax.annotate(
+            "",
+            (xb, yb),
+            (xa, ya),
+            arrowprops={"arrowstyle": "-|>", "color": "black", "shrinkA": 16, "shrinkB": 16, "lw": 1.2},
+        )
+        if (a, b) in grad and a != "x":  # the backward pass runs along these edges, against the arrows
+            ax.annotate(
+                "",
+                (xa, ya + 0.12),
+                (xb, yb + 0.12),
+                arrowprops={"arrowstyle": "-|>", "color": "C3", "shrinkA": 16, "shrinkB": 16, "ls": "--"},
+            )
+    for name, (x, y, random) in _REPARAM_NODES.items():
+        box = {"boxstyle": "circle" if random else "round", "fc": "#fde7c8" if random else "#dde8f5", "ec": "black"}
+        ax.text(x, y, name, ha="center", va="center", fontsize=15, bbox=box)
+    ax.text(2.4, -1.45, "ε ~ N(0, I): random, outside the gradient path", ha="center", fontsize=11)
+    ax.text(1.8, 1.45, "red, dashed: ∇ of log p flows back to φ and θ", ha="center", fontsize=11, color="C3")
+    ax.set(xlim=(-0.5, 4.2), ylim=(-1.7, 1.7))
+    ax.set_axis_off()
+    return ax.figure
+
+
+def latent_pair(codes: dict[str, torch.Tensor], labels: torch.Tensor, radius: float | None = None) -> plt.Figure:
+    """2-D codes of several models side by side, {"AE": (N, 2), "VAE": (N, 2)}, coloured by label; with `radius`,
+    the circle |z| = radius (e.g. the prior's 95 % region) drawn on each."""
+    fig, axes = plt.subplots(1, len(codes), figsize=(4 * len(codes), 3.5), layout="constrained", squeeze=False)
+    for ax, (name, z) in zip(axes[0], codes.items()):
+        latent_scatter(z, labels, title=name, ax=ax)
+        if radius is not None:
+            ax.add_patch(plt.Circle((0, 0), radius, fill=False, color="black", ls="--", lw=1.2))
+            ax.set_aspect("equal", adjustable="datalim")
+    return fig
