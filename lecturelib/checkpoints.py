@@ -12,6 +12,7 @@ globals and closure variables they read; tensors and arrays by their bytes). Som
 
 from __future__ import annotations
 
+import builtins
 import dis
 import enum
 import functools
@@ -98,10 +99,24 @@ _EXTERNAL = {"torch", "numpy", "scipy", "sklearn", "matplotlib", "tqdm", "ipywid
 _VALUES = (int, float, complex, str, bytes, bool, type(None), range, slice, torch.dtype, torch.device, Path, enum.Enum)
 
 
+_C_CODE = (
+    types.BuiltinFunctionType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.MethodWrapperType,
+    types.GetSetDescriptorType,
+    types.MemberDescriptorType,
+    types.ClassMethodDescriptorType,
+)
+
+
 def _external(obj) -> bool:
-    """True for code of torch & co. and of the standard library ("builtins" is where exec'd classes land: no)."""
+    """True for code of torch & co., of the standard library and of Python's built-in types (but "builtins" is also
+    where exec'd classes land: those are followed)."""
     top = (getattr(obj, "__module__", None) or "").split(".")[0]
-    return top in _EXTERNAL or (top in sys.stdlib_module_names and top != "builtins")
+    if top == "builtins":
+        return getattr(builtins, getattr(obj, "__qualname__", ""), None) is obj
+    return top in _EXTERNAL or top in sys.stdlib_module_names
 
 
 def _describe(obj, out: list[str], seen: dict[int, tuple], where: str, depth: int) -> None:
@@ -147,7 +162,7 @@ def _describe(obj, out: list[str], seen: dict[int, tuple], where: str, depth: in
     elif isinstance(obj, types.MethodType):
         step(obj.__self__, where=f"{where}.__self__")
         step(obj.__func__, where=where)
-    elif isinstance(obj, (types.FunctionType, type)) and _external(obj) or isinstance(obj, types.BuiltinFunctionType):
+    elif isinstance(obj, (types.FunctionType, type)) and _external(obj) or isinstance(obj, _C_CODE):
         out.append(f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', obj)!r}")
     elif isinstance(obj, types.FunctionType):
         _describe_function(obj, out, step)

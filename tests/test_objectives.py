@@ -76,11 +76,16 @@ def _elbo_by_monte_carlo(model, x, samples):
 def test_elbo_matches_an_independent_monte_carlo_estimate():
     torch.manual_seed(5)
     model = models.VAE(latent_dim=3, hidden_dim=32)
+    with torch.no_grad():  # q(z|x) away from the prior, so that a dropped or halved KL shows beyond the tolerance
+        model.to_mu.bias.fill_(2.0)
+        model.to_logvar.bias.fill_(-1.0)
     x = (torch.rand(4, 1, 28, 28) > 0.7).float()
     with torch.no_grad():
         # 4,000 one-sample ELBOs per digit in one batched call: x repeated (4000 * 4, 1, 28, 28)
-        ours = objectives.elbo(model, x.repeat(4000, 1, 1, 1))["elbo"].view(4000, 4).mean(0)
+        terms = objectives.elbo(model, x.repeat(4000, 1, 1, 1))
+        ours = terms["elbo"].view(4000, 4).mean(0)
         ref = _elbo_by_monte_carlo(model, x, 4000)
+    assert (terms["kl"] > 4 * 0.5).all()  # the KL is several times the tolerance below
     torch.testing.assert_close(ours, ref, rtol=0, atol=0.5)
 
 
@@ -109,16 +114,28 @@ def test_elbo_terms_match_torch_distributions_for_the_same_z():
     torch.testing.assert_close(loss["loss"], -(log_px_z - kl).mean())
 
 
-def test_iwae_bound_is_at_least_the_elbo_and_grows_with_k():
+def _log_px_by_quadrature(model, x, points=2001, width=8.0):
+    """log p(x) = log ∫ p(x|z) N(z; 0, 1) dz for a VAE with a 1-D latent, by the midpoint rule on [-width, width]."""
+    dz = 2 * width / points
+    z = torch.linspace(-width + dz / 2, width - dz / 2, points).unsqueeze(1)  # (G, 1)
+    logits = model.decode(z).unsqueeze(1)  # (G, 1, 1, 28, 28), against x (N, 1, 28, 28)
+    log_px_z = Bernoulli(logits=logits).log_prob(x.unsqueeze(0)).flatten(2).sum(-1)  # (G, N)
+    return torch.logsumexp(log_px_z + Normal(0.0, 1.0).log_prob(z), dim=0) + math.log(dz)
+
+
+def test_iwae_bound_rises_from_the_elbo_towards_log_px_and_stays_below():
+    """L_1 = ELBO <= L_50 <= log p(x), with log p(x) by quadrature: a bound without its - log k overshoots by log 50."""
     torch.manual_seed(8)
-    model = models.VAE(latent_dim=2, hidden_dim=16)
+    model = models.VAE(latent_dim=1, hidden_dim=16)
     x = (torch.rand(6, 1, 28, 28) > 0.8).float()
     with torch.no_grad():  # repeated digits in one batched call each: (repeats * 6, 1, 28, 28)
+        log_px = _log_px_by_quadrature(model, x)
         elbo = objectives.elbo(model, x.repeat(300, 1, 1, 1))["elbo"].view(300, 6).mean(0)
         iwae_1 = objectives.iwae_bound(model, x.repeat(300, 1, 1, 1), 1).view(300, 6).mean(0)
         iwae_50 = objectives.iwae_bound(model, x.repeat(30, 1, 1, 1), 50).view(30, 6).mean(0)
     torch.testing.assert_close(iwae_1, elbo, rtol=0, atol=2.0)  # k = 1 is the ELBO
     assert (iwae_50 > elbo).all()
+    assert (iwae_50 <= log_px + 0.3).all() and (iwae_50 > log_px - 1.0).all()
 
 
 @pytest.mark.parametrize("k", [0, -1, 2.5, True])
