@@ -229,3 +229,22 @@ def test_between_question(capsys):
     assert ex.between_modes.passed and STATUS["correct"] in capsys.readouterr().out
     ex.between_modes.check(lambda: "c", truth)
     assert not ex.between_modes.passed and STATUS["wrong"] in capsys.readouterr().out
+
+
+def test_denoising_loss_reference_agrees_with_the_notebook_draw_for_draw():
+    mine = solution("03", "denoising_loss")
+    h = torch.nn.Conv2d(1, 1, 3, padding=1)
+    x = torch.rand(6, 1, 28, 28)
+    torch.manual_seed(5)
+    a = mine(h, x, _noise)["loss"]
+    torch.manual_seed(5)
+    assert torch.equal(a, ex.reference_denoising_loss(h, x, _noise)["loss"])
+
+
+def test_check_records_the_verdict_for_the_hidden_test(capsys):
+    ex.gaussian_noise.check(solution("03", "gaussian_noise"))
+    assert ex.gaussian_noise.passed
+    ex.gaussian_noise.check(not_implemented)
+    assert not ex.gaussian_noise.passed
+    ex.denoising_loss.check(solution("03", "denoising_loss"))
+    assert ex.denoising_loss.passed
