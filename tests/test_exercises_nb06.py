@@ -247,17 +247,19 @@ def test_train_vae_not_done_and_adam_restored(capsys):
 # ------------------------------------------------------------------------------------------------------------------
 # 6.6 the importance-weighted bound
 # ------------------------------------------------------------------------------------------------------------------
-def test_one_dimensional_vae_has_a_gap_that_importance_weights_close():
-    """The checker's reference: log p(x) by quadrature sits above the quadrature ELBO, and the library's L_k
-    meets it."""
+def test_grid_vae_has_a_gap_that_importance_weights_close():
+    """The checker's reference, a 2-dimensional z: log p(x) by quadrature sits above the quadrature ELBO, and the
+    library's L_k meets both (k = 2000 and k = 1)."""
     x = ex._digits(4, seed=5)
-    model = ex.OneDimensionalVAE(x)
+    model = ex.GridVAE(x, latent_dim=2)
     assert (model.log_px - model.elbo).min() > 1.0
     torch.manual_seed(0)
     with torch.no_grad():
-        assert torch.allclose(objectives.iwae_bound(model, x, 2000).double(), model.log_px, atol=0.1)
+        assert torch.allclose(objectives.iwae_bound(model, x, 2000).double(), model.log_px, atol=0.15)
         assert torch.allclose(
-            objectives.iwae_bound(model, x.repeat(500, 1, 1, 1), 1).double().view(500, 4).mean(0), model.elbo, atol=0.3
+            objectives.iwae_bound(model, x.repeat(1000, 1, 1, 1), 1).double().view(1000, 4).mean(0),
+            model.elbo,
+            atol=0.4,
         )
 
 
@@ -279,6 +281,14 @@ def test_iwae_bound_accepts_the_notebook_solution_and_the_library(capsys):
             "draw k samples",
         ),
         ([("torch.logsumexp(log_w, dim=0)", "torch.logsumexp(log_w, dim=1)")], "reduced over the digits"),
+        ([("- math.log(k)", "- math.log(k + 1)")], "not log(k + 1)"),
+        ([("- math.log(k)", "- math.log(k - 1)")], "log of 0"),
+        ([("torch.exp(0.5 * logvar))", "torch.exp(logvar))")], "σ = exp(logvar / 2)"),
+        (
+            [("p_z.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)", "p_z.log_prob(z).mean(-1) - q.log_prob(z).mean(-1)")],
+            "summed",
+        ),
+        ([("mu, logvar = model.encode(x)", "torch.manual_seed(0)\n    mu, logvar = model.encode(x)")], "two calls"),
     ],
 )
 def test_iwae_bound_names_the_mistake(edits, hint, capsys):
@@ -301,7 +311,116 @@ def test_questions_compare_the_prediction_with_the_measurement(capsys):
     assert ex.iwae_choice({1: -100.0, 10: -98.0, 100: -97.5}) == "a"
     assert ex.iwae_choice({1: -100.0, 10: -101.0, 100: -102.0}) == "b"
     assert ex.iwae_choice({1: -100.0, 10: -100.01, 100: -99.99}) == "c"
-    assert ex.kl_cost.check(lambda: "c", "c") and not ex.kl_cost.check(lambda: "a", "c")
-    assert not ex.iwae_trend.check(not_done, "a")
+    ex.kl_cost.check(lambda: "c", "c")
+    assert ex.kl_cost.passed
+    ex.kl_cost.check(lambda: "a", "c")
+    assert not ex.kl_cost.passed
+    ex.iwae_trend.check(not_done, "a")
+    assert not ex.iwae_trend.passed
     out = capsys.readouterr().out
     assert "✓ correct" in out and "✗ not yet right" in out and "○ not done yet" in out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# issue 23: right answers accepted, contracts and side effects checked
+# ------------------------------------------------------------------------------------------------------------------
+def test_train_vae_accepts_model_zero_grad(capsys):
+    f = mutant("train_vae", ("optimizer.zero_grad()", "model.zero_grad()"))
+    assert ex.train_vae.check(f) is f
+    assert "✓ correct" in capsys.readouterr().out and ex.train_vae.passed
+
+
+def test_reparameterize_names_eps_drawn_in_float64(capsys):
+    f = mutant(
+        "reparameterize",
+        ("torch.randn_like(sigma)", "torch.randn(sigma.shape, dtype=torch.float64)"),
+    )
+    out = feedback(ex.reparameterize, f, capsys)
+    assert "✗ not yet right" in out and "randn_like(mu)" in out and "float64" in out, out
+    assert not ex.reparameterize.passed
+
+
+@pytest.mark.parametrize("term", ["loss", "recon_nll", "kl"])
+def test_vae_loss_rejects_python_numbers_that_train_fit_cannot_log(term, capsys):
+    edit = {
+        "loss": ('"loss": (recon_nll + kl).mean()', '"loss": float((recon_nll + kl).mean())'),
+        "recon_nll": ('"recon_nll": recon_nll.mean()', '"recon_nll": recon_nll.mean().item()'),
+        "kl": ('"kl": kl.mean()', '"kl": kl.mean().item()'),
+    }[term]
+    out = feedback(ex.vae_loss, mutant("vae_loss", edit), capsys)
+    assert "✗ not yet right" in out and ("Python number" in out or "no gradient" in out), out
+
+
+def test_iwae_bound_accepts_the_reparameterized_variant(capsys):
+    f = mutant(
+        "iwae_bound",
+        ("z = q.rsample((k,))", "z = mu + torch.exp(0.5 * logvar) * torch.randn(k, *mu.shape)"),
+    )
+    assert ex.iwae_bound.check(f) is f
+    assert "✓ correct" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 6.8 ancestral sampling
+# ------------------------------------------------------------------------------------------------------------------
+def test_ancestral_sample_accepts_the_notebook_solution_and_the_reference(capsys):
+    f = solution("06", "ancestral_sample")
+    assert ex.ancestral_sample.check(f) is f
+    assert ex.ancestral_sample.check(ex.reference_ancestral_sample) is ex.reference_ancestral_sample
+    assert capsys.readouterr().out.count("✓ correct") == 2
+
+
+def test_ancestral_sample_accepts_torch_distributions(capsys):
+    f = mutant(
+        "ancestral_sample",
+        (
+            "x = torch.bernoulli(torch.sigmoid(model.decode(z)))",
+            "x = torch.distributions.Bernoulli(logits=model.decode(z)).sample()",
+        ),
+    )
+    assert ex.ancestral_sample.check(f) is f
+    assert "✓ correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "edit, hint",
+    [
+        (("torch.bernoulli(torch.sigmoid(model.decode(z)))", "torch.sigmoid(model.decode(z))"), "decoded mean"),
+        (("torch.bernoulli(torch.sigmoid(model.decode(z)))", "(model.decode(z) > 0).float()"), "rounded at 1/2"),
+        (("torch.bernoulli(torch.sigmoid(model.decode(z)))", "torch.bernoulli(model.decode(z).clamp(0, 1))"), "follow"),
+        (("torch.bernoulli(torch.sigmoid(model.decode(z)))", "torch.bernoulli(model.decode(z))"), "probabilities"),
+        (("z = torch.randn(", "z = torch.rand("), "prior"),
+        (
+            (
+                "x = torch.bernoulli(torch.sigmoid(model.decode(z)))",
+                "x = torch.bernoulli(torch.sigmoid(model.decode(torch.randn_like(z))))",
+            ),
+            "the same z",
+        ),
+        (("z = torch.randn(", "torch.manual_seed(0)\n    z = torch.randn("), "two calls"),
+    ],
+)
+def test_ancestral_sample_names_the_mistake(edit, hint, capsys):
+    out = feedback(ex.ancestral_sample, mutant("ancestral_sample", edit), capsys)
+    assert "✗ not yet right" in out and hint in out, out
+    assert not ex.ancestral_sample.passed
+
+
+def test_ancestral_sample_not_done(capsys):
+    assert ex.ancestral_sample.check(not_done) is ex.reference_ancestral_sample
+    assert "○ not done yet" in capsys.readouterr().out
+
+
+def test_question_check_never_raises_and_prints_no_value(capsys):
+    def broken():
+        return b  # noqa: F821 (the slip under test)
+
+    assert ex.iwae_trend.check(broken, "a") is None
+    assert "✗ not yet right" in capsys.readouterr().out and not ex.iwae_trend.passed
+    assert ex.iwae_trend.check(lambda: "a", "a") is None and ex.iwae_trend.passed
+
+
+def test_vae_loss_names_an_in_place_change_of_the_data(capsys):
+    f = mutant("vae_loss", ("mu, logvar = model.encode(x)", "x.clamp_(0.1, 0.9)\n    mu, logvar = model.encode(x)"))
+    out = feedback(ex.vae_loss, f, capsys)
+    assert "✗ not yet right" in out and "in place" in out, out
