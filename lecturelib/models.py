@@ -98,6 +98,20 @@ class AffineAE(nn.Module):
         return self.g(self.f(x))
 
 
+def strided_conv_layers(channels: int, out_dim: int, kernel: int) -> list[nn.Module]:
+    """Two strided convolutions and a linear layer, (N, 1, 28, 28) -> (N, out_dim): ConvAE's encoder, and the
+    features of quality's classifier (which adds a ReLU)."""
+    c, pad = channels, kernel // 2
+    return [
+        nn.Conv2d(1, c, kernel, stride=2, padding=pad),
+        nn.ReLU(),  # (N, 1, 28, 28) -> (N, c, 14, 14)
+        nn.Conv2d(c, 2 * c, kernel, stride=2, padding=pad),
+        nn.ReLU(),  # -> (N, 2c, 7, 7)
+        nn.Flatten(),
+        nn.Linear(2 * c * 7 * 7, out_dim),  # -> (N, out_dim)
+    ]
+
+
 class _DeepAE(nn.Module):
     """An encoder network f and a decoder network g, set by the subclass as `encoder`, `decoder`, `latent_dim`."""
 
@@ -139,14 +153,7 @@ class ConvAE(_DeepAE):
         c = positive_int(channels, "channels")
         self.config = {"latent_dim": d, "channels": c}
         self.latent_dim = d
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, c, 3, stride=2, padding=1),
-            nn.ReLU(),  # (N, 1, 28, 28) -> (N, c, 14, 14)
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1),
-            nn.ReLU(),  # -> (N, 2c, 7, 7)
-            nn.Flatten(),
-            nn.Linear(2 * c * 7 * 7, d),  # -> (N, d)
-        )
+        self.encoder = nn.Sequential(*strided_conv_layers(c, d, kernel=3))
         self.decoder = nn.Sequential(
             nn.Linear(d, 2 * c * 7 * 7),
             nn.ReLU(),

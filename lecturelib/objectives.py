@@ -97,13 +97,14 @@ def log_likelihood(model, x: torch.Tensor, z: torch.Tensor, *condition) -> torch
     return gaussian_log_likelihood(x, mean, logvar)
 
 
-def elbo(model, x: torch.Tensor, *condition) -> dict[str, torch.Tensor]:
+def elbo_terms(model, x: torch.Tensor, *condition) -> dict[str, torch.Tensor]:
     """One-sample reparameterized ELBO of a VAE, per example, with its two terms.  x: (N, 1, 28, 28)
 
     Returns {"elbo", "log_px_z", "kl"}, each (N,), where
     ELBO(x) = E_q(z|x)[log p_theta(x|z)] - KL(q_phi(z|x) || p(z)), the expectation estimated with one z
     (log_px_z = log p_theta(x|z) at that z, the reconstruction term, in nats; higher is better).
-    condition: what a conditional model's encoder and decoder also take (see conditional_elbo).
+    condition: what a conditional model's encoder and decoder also take: the labels y of a ConditionalVAE, for
+    ELBO(x|y) = E_q(z|x,y)[log p_theta(x|z,y)] - KL(q_phi(z|x,y) || p(z)).
     """
     mu, logvar = model.encode(x, *condition)
     z = reparameterize(mu, logvar)
@@ -123,14 +124,14 @@ def _batch_loss(terms: dict[str, torch.Tensor], beta: float = 1.0) -> dict[str, 
     }
 
 
-def average_elbo(model, x: torch.Tensor, draws: int = 4) -> dict[str, torch.Tensor]:
+def average_elbo_terms(model, x: torch.Tensor, draws: int = 4) -> dict[str, torch.Tensor]:
     """The one-sample ELBO and its terms, each averaged over `draws` independent z ~ q(z|x), per example.
 
     Returns {"elbo", "log_px_z", "kl"}, each (N,): a steadier estimate of ELBO(x) than one draw (the KL is exact
     and the same in every draw). Call it under torch.inference_mode() to evaluate.
     """
     positive_int(draws, "draws")
-    terms = [elbo(model, x) for _ in range(draws)]
+    terms = [elbo_terms(model, x) for _ in range(draws)]
     # (1/draws) Σ_s ELBO_s(x), and the same for each term
     return {name: torch.stack([t[name] for t in terms]).mean(0) for name in terms[0]}
 
@@ -140,7 +141,7 @@ def vae_loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
     Returns {"loss": -ELBO, "recon_nll": -E_q[log p(x|z)], "kl": KL(q || p)}, so that loss = recon_nll + kl.
     """
-    return _batch_loss(elbo(model, x))
+    return _batch_loss(elbo_terms(model, x))
 
 
 def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -171,26 +172,16 @@ def beta_vae_loss(beta: float):
 
     def loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
         # -(E_q[log p(x|z)] - β KL(q(z|x) || p(z)))
-        return _batch_loss(elbo(model, x), beta)
+        return _batch_loss(elbo_terms(model, x), beta)
 
     loss.__qualname__ = loss.__name__ = f"beta_vae_loss(beta={beta!r})"
     return loss
 
 
-def conditional_elbo(model, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One-sample ELBO of a conditional VAE, per example.  x: (N, 1, 28, 28), y: (N,) labels
-
-    ELBO(x|y) = E_q(z|x,y)[log p_theta(x|z,y)] - KL(q_phi(z|x,y) || p(z)); returns {"elbo", "log_px_z", "kl"},
-    each (N,).
-    """
-    # ELBO = E_q[log p(x|z,y)] - KL(q(z|x,y) || p(z)): the ELBO with y given to the encoder and the decoder
-    return elbo(model, x, y)
-
-
 def conditional_vae_loss(model, batch) -> dict[str, torch.Tensor]:
     """Training objective of a conditional VAE for `train.fit` on (images, labels): mean -ELBO(x|y) and its terms."""
     x, y = batch
-    return _batch_loss(conditional_elbo(model, x, y))
+    return _batch_loss(elbo_terms(model, x, y))
 
 
 def binarized_vae_loss(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -221,3 +212,12 @@ def iwae_bound_in_chunks(model, x: torch.Tensor, k: int, max_samples: int = 4000
     chunk = max(1, max_samples // k)  # examples per pass
     with torch.inference_mode():
         return torch.cat([bound(model, x[i : i + chunk], k) for i in range(0, len(x), chunk)])
+
+
+# Temporary (issue 25): the names the notebooks call today, until they call elbo_terms and average_elbo_terms.
+elbo = elbo_terms
+average_elbo = average_elbo_terms
+
+
+def conditional_elbo(model, x, y):
+    return elbo_terms(model, x, y)

@@ -14,7 +14,7 @@ from torch import nn
 
 from lecturelib import data, runtime, train
 from lecturelib.checks import positive_int
-from lecturelib.models import check_images
+from lecturelib.models import check_images, strided_conv_layers
 
 CHECKPOINT = "quality-classifier"
 # Training budget of the classifier: (digits, epochs); full mode reaches >= 98 % test accuracy on full MNIST.
@@ -34,15 +34,8 @@ class DigitClassifier(nn.Module):
         super().__init__()
         c, h = positive_int(channels, "channels"), positive_int(feature_dim, "feature_dim")
         self.config = {"channels": c, "feature_dim": h}
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c, 5, stride=2, padding=2),
-            nn.ReLU(),  # (N, 1, 28, 28) -> (N, c, 14, 14)
-            nn.Conv2d(c, 2 * c, 5, stride=2, padding=2),
-            nn.ReLU(),  # -> (N, 2c, 7, 7)
-            nn.Flatten(),
-            nn.Linear(2 * c * 7 * 7, h),
-            nn.ReLU(),  # -> (N, h), the penultimate layer
-        )
+        # (N, 1, 28, 28) -> (N, h), the penultimate layer
+        self.features = nn.Sequential(*strided_conv_layers(c, h, kernel=5), nn.ReLU())
         self.head = nn.Linear(h, 10)
         self.test_accuracy: float | None = None  # set by `classifier` from the training history
 

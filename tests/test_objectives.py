@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from quadrature import log_px_1d
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
 from lecturelib import models, objectives
@@ -114,22 +115,13 @@ def test_elbo_terms_match_torch_distributions_for_the_same_z():
     torch.testing.assert_close(loss["loss"], -(log_px_z - kl).mean())
 
 
-def _log_px_by_quadrature(model, x, points=2001, width=8.0):
-    """log p(x) = log ∫ p(x|z) N(z; 0, 1) dz for a VAE with a 1-D latent, by the midpoint rule on [-width, width]."""
-    dz = 2 * width / points
-    z = torch.linspace(-width + dz / 2, width - dz / 2, points).unsqueeze(1)  # (G, 1)
-    logits = model.decode(z).unsqueeze(1)  # (G, 1, 1, 28, 28), against x (N, 1, 28, 28)
-    log_px_z = Bernoulli(logits=logits).log_prob(x.unsqueeze(0)).flatten(2).sum(-1)  # (G, N)
-    return torch.logsumexp(log_px_z + Normal(0.0, 1.0).log_prob(z), dim=0) + math.log(dz)
-
-
 def test_iwae_bound_rises_from_the_elbo_towards_log_px_and_stays_below():
     """L_1 = ELBO <= L_50 <= log p(x), with log p(x) by quadrature: a bound without its - log k overshoots by log 50."""
     torch.manual_seed(8)
     model = models.VAE(latent_dim=1, hidden_dim=16)
     x = (torch.rand(6, 1, 28, 28) > 0.8).float()
     with torch.no_grad():  # repeated digits in one batched call each: (repeats * 6, 1, 28, 28)
-        log_px = _log_px_by_quadrature(model, x)
+        log_px = log_px_1d(model, x)
         elbo = objectives.elbo(model, x.repeat(300, 1, 1, 1))["elbo"].view(300, 6).mean(0)
         iwae_1 = objectives.iwae_bound(model, x.repeat(300, 1, 1, 1), 1).view(300, 6).mean(0)
         iwae_50 = objectives.iwae_bound(model, x.repeat(30, 1, 1, 1), 50).view(30, 6).mean(0)
