@@ -55,7 +55,8 @@ REQUIRE_JS_URL = f"{STATIC_DIR}/requirejs/require.js"  # require.js 2.3.8, which
 # A slide is the projector's 1280 x 720 px (16:9): reveal.js lays every slide out at this size and scales the whole
 # slide to the window, so on a 1280 x 720 screen one px of the slide is one px of the screen.
 DECK_WIDTH, DECK_HEIGHT = 1280, 720
-CODE_FONT_PX = 22  # shown code and text outputs on a slide: about 90 monospace characters fit a line (1,255 px)
+CODE_FONT_PX = 22  # shown code on a slide: about 90 monospace characters fit a line (1,255 px)
+OUTPUT_FONT_PX = 18  # printed output on a slide: about 110 characters a line; longer lines wrap
 HIDE_INPUT_TAG = "hide-input"  # a code cell whose output is shown on slides without its code (convention C3)
 
 # nbconvert's lab and reveal templates configure MathJax 2 (MathJax.Hub); this is the same configuration for
@@ -106,12 +107,15 @@ _REVEAL_TEMPLATE = (
   text-transform: none;
 }
 /* A slide is DECK_WIDTH x DECK_HEIGHT px and never scrolls. Prompts are hidden (as in JupyterLab's deck mode), so code
-   has the slide's width; its font fits about 88 characters a line (the notebooks' limit). Code, text output and
-   displayed maths wider than their box scroll sideways inside it (and tests/deck_measure.py reports them). */
+   has the slide's width; its font fits about 90 characters a line (the notebooks' limit is 88). Code and displayed
+   maths wider than their box scroll sideways inside it (tests/deck_measure.py reports them); printed output wraps. */
 .reveal .jp-InputPrompt, .reveal .jp-OutputPrompt { display: none; }
 :root { --jp-code-font-size: CODE_FONT_PXpx; }
-.reveal div.highlight > pre, .reveal div.jp-OutputArea-output > pre {
+.reveal div.highlight > pre {
   width: auto; font-size: var(--jp-code-font-size); line-height: 1.3; overflow-x: auto; white-space: pre;
+}
+.reveal div.jp-OutputArea-output > pre {
+  width: auto; font-size: OUTPUT_FONT_PXpx; line-height: 1.3; white-space: pre-wrap; overflow-wrap: anywhere;
 }
 .reveal mjx-container[display="true"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
 </style>
@@ -140,6 +144,7 @@ require({waitSeconds: 15}, ["{{ reveal_url_prefix }}/dist/reveal.js", "{{ reveal
     )
     .replace("DECK_WIDTH x DECK_HEIGHT", f"{DECK_WIDTH} x {DECK_HEIGHT}")
     .replace("CODE_FONT_PX", str(CODE_FONT_PX))
+    .replace("OUTPUT_FONT_PX", str(OUTPUT_FONT_PX))
 )
 
 

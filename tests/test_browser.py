@@ -84,6 +84,9 @@ pytestmark = [
 ]
 
 
+LAB_START_S = 180  # a busy machine starts JupyterLab in well over a minute
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -127,7 +130,7 @@ def lab_server(home: Path):
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + LAB_START_S
         while True:
             if server.poll() is not None:
                 raise RuntimeError(
@@ -138,7 +141,7 @@ def lab_server(home: Path):
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("jupyter lab did not answer within 60 s") from None
+                    raise RuntimeError(f"jupyter lab did not answer within {LAB_START_S} s") from None
                 time.sleep(0.5)
         yield base, token, settings
     finally:
