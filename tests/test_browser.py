@@ -838,6 +838,32 @@ def _should_show(cell) -> bool:
     return kind not in ("skip", "notes") and bool(cell.source.strip() or cell.get("outputs"))
 
 
+# Whether the deck's remote (its arrows, bottom right) offers a next step: → or ↓ not greyed out.
+_CAN_GO_ON = """() => [...document.querySelectorAll('.jp-Deck-Remote button')].some(b =>
+  /jp-deck-mod-direction-(forward|down)/.test(b.className) && !b.classList.contains('jp-mod-disabled'))"""
+
+
+def _step(page, active: int) -> bool:
+    """Press Space (next fragment, subslide or slide) and wait for the deck to move the active cell; False on the last
+    slide (nothing moves and the remote offers neither → nor ↓). A step that a busy machine is slow to take is waited
+    for (REDRAW_S); a deck that offers a next step and never takes it fails."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    moved = (
+        f"a => [...document.querySelectorAll('{_PANEL} .jp-Notebook .jp-Cell')]"
+        ".findIndex(c => c.classList.contains('jp-mod-active')) !== a"
+    )
+    page.keyboard.press("Space")
+    try:
+        page.wait_for_function(moved, arg=active, timeout=STEP_S * 1000)
+        return True
+    except PlaywrightTimeout:
+        if not page.evaluate(_CAN_GO_ON):
+            return False
+    page.wait_for_function(moved, arg=active, timeout=REDRAW_S * 1000)  # raises if the deck is stuck
+    return True
+
+
 def _walk_deck(page, panel, copy: Path, figures: list[dict], shots: Path) -> dict:
     """Present the notebook on `page` (run already) in deck mode and step with Space from the first slide to the last.
     Each slide (a distinct set of cells on screen) is measured at every step on it (its tallest kept) and shot once;
@@ -865,15 +891,7 @@ def _walk_deck(page, panel, copy: Path, figures: list[dict], shots: Path) -> dic
             moves += _drive_every_control(page, panel, here, shots)
             slide["height"] = max(slide["height"], panel.evaluate(_DECK_STEP)["height"])  # redrawn: measure again
             panel.evaluate("panel => panel.querySelector('.jp-Cell.jp-mod-active').focus()")  # the deck's keys
-        page.keyboard.press("Space")
-        try:
-            page.wait_for_function(
-                f"a => [...document.querySelectorAll('{_PANEL} .jp-Notebook .jp-Cell')]"
-                ".findIndex(c => c.classList.contains('jp-mod-active')) !== a",
-                arg=state["active"],
-                timeout=STEP_S * 1000,
-            )
-        except Exception:
+        if not _step(page, state["active"]):
             break  # the last slide
         page.wait_for_timeout(200)  # the deck's fade (0.1 s)
     return {
@@ -1075,6 +1093,15 @@ def test_static_deck_shows_no_solution_and_no_frozen_progress_bar(browser, path)
         if found:
             bad.append(f"{_where(slide)}: {'; '.join(found[:6])}")
     assert not bad, f"{path.stem}: on the projector:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_live_and_static_decks_show_the_same_slides(lab, browser, path):
+    """The live deck (deck mode) and the static one (`render --slides`) are the same sequence: as many slides and
+    subslides, under the same headings."""
+    live = [slide["heading"] for slide in _deck_walked(browser, lab, path)["slides"]]
+    static = [slide["heading"] for slide in _static_deck(browser, path)]
+    assert live == static, f"{path.stem}: live deck {len(live)} slides, static deck {len(static)}:\n{live}\n{static}"
 
 
 @pytest.fixture(scope="module")
