@@ -114,6 +114,11 @@ def elbo_terms(model, x: torch.Tensor, *condition) -> dict[str, torch.Tensor]:
     return {"elbo": log_px_z - kl, "log_px_z": log_px_z, "kl": kl}
 
 
+def elbo(model, x: torch.Tensor, *condition) -> torch.Tensor:
+    """The one-sample ELBO per example, (N,), as iwae_bound returns L_k: elbo_terms(...)["elbo"]."""
+    return elbo_terms(model, x, *condition)["elbo"]
+
+
 def _batch_loss(terms: dict[str, torch.Tensor], beta: float = 1.0) -> dict[str, torch.Tensor]:
     """The loss dictionary of every VAE objective for `train.fit`, from per-example ELBO terms: mean over the batch
     of -(log p(x|z) - β KL), with its two terms (nats per image); β = 1 gives -ELBO."""
@@ -212,12 +217,3 @@ def iwae_bound_in_chunks(model, x: torch.Tensor, k: int, max_samples: int = 4000
     chunk = max(1, max_samples // k)  # examples per pass
     with torch.inference_mode():
         return torch.cat([bound(model, x[i : i + chunk], k) for i in range(0, len(x), chunk)])
-
-
-# Temporary (issue 25): the names the notebooks call today, until they call elbo_terms and average_elbo_terms.
-elbo = elbo_terms
-average_elbo = average_elbo_terms
-
-
-def conditional_elbo(model, x, y):
-    return elbo_terms(model, x, y)

@@ -255,12 +255,3 @@ def _check_features(feats, name: str) -> None:
         raise ValueError(f"{name} must have shape (N, D) with N >= 2, got {tuple(feats.shape)}")
     if not bool(torch.isfinite(feats).all()):
         raise ValueError(f"{name} must be finite")
-
-
-def __getattr__(name: str):
-    """Temporary (issue 25): the image measurements moved to lecturelib.measures, until the notebooks call it."""
-    from lecturelib import measures
-
-    if name in ("ink", "slant", "thickness", "compressed_bits"):
-        return getattr(measures, name)
-    raise AttributeError(f"module 'lecturelib.quality' has no attribute {name!r}")

@@ -322,13 +322,3 @@ def _progress(total: int, desc: str, enabled: bool):
 
     off = {} if enabled else {"disable": True}  # not passing disable lets tqdm read TQDM_DISABLE
     return tqdm(total=total, desc=desc, unit="epoch", leave=True, dynamic_ncols=True, **off)
-
-
-def __getattr__(name: str):
-    """Temporary (issue 25): names that moved out of train, until the notebooks call their new modules."""
-    from lecturelib import recipes
-
-    for module in (recipes, checkpoints):
-        if hasattr(module, name) and not name.startswith("_"):
-            return getattr(module, name)
-    raise AttributeError(f"module 'lecturelib.train' has no attribute {name!r}")

@@ -83,7 +83,7 @@ def test_elbo_matches_an_independent_monte_carlo_estimate():
     x = (torch.rand(4, 1, 28, 28) > 0.7).float()
     with torch.no_grad():
         # 4,000 one-sample ELBOs per digit in one batched call: x repeated (4000 * 4, 1, 28, 28)
-        terms = objectives.elbo(model, x.repeat(4000, 1, 1, 1))
+        terms = objectives.elbo_terms(model, x.repeat(4000, 1, 1, 1))
         ours = terms["elbo"].view(4000, 4).mean(0)
         ref = _elbo_by_monte_carlo(model, x, 4000)
     assert (terms["kl"] > 4 * 0.5).all()  # the KL is several times the tolerance below
@@ -106,7 +106,7 @@ def test_elbo_terms_match_torch_distributions_for_the_same_z():
             Independent(Normal(mu, torch.exp(0.5 * logvar)), 1), Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
         )
         torch.manual_seed(7)
-        terms = objectives.elbo(model, x)
+        terms = objectives.elbo_terms(model, x)
         torch.manual_seed(7)
         loss = objectives.vae_loss(model, x)
     torch.testing.assert_close(terms["log_px_z"], log_px_z)
@@ -122,7 +122,7 @@ def test_iwae_bound_rises_from_the_elbo_towards_log_px_and_stays_below():
     x = (torch.rand(6, 1, 28, 28) > 0.8).float()
     with torch.no_grad():  # repeated digits in one batched call each: (repeats * 6, 1, 28, 28)
         log_px = log_px_1d(model, x)
-        elbo = objectives.elbo(model, x.repeat(300, 1, 1, 1))["elbo"].view(300, 6).mean(0)
+        elbo = objectives.elbo(model, x.repeat(300, 1, 1, 1)).view(300, 6).mean(0)
         iwae_1 = objectives.iwae_bound(model, x.repeat(300, 1, 1, 1), 1).view(300, 6).mean(0)
         iwae_50 = objectives.iwae_bound(model, x.repeat(30, 1, 1, 1), 50).view(30, 6).mean(0)
     torch.testing.assert_close(iwae_1, elbo, rtol=0, atol=2.0)  # k = 1 is the ELBO
@@ -150,15 +150,28 @@ def test_average_elbo_averages_independent_draws_and_keeps_the_exact_kl():
     model = models.VAE(latent_dim=2, hidden_dim=16)
     x = torch.rand(3, 1, 28, 28)
     torch.manual_seed(1)
-    draws = [objectives.elbo(model, x) for _ in range(5)]
+    draws = [objectives.elbo_terms(model, x) for _ in range(5)]
     torch.manual_seed(1)
-    mean = objectives.average_elbo(model, x, draws=5)
+    mean = objectives.average_elbo_terms(model, x, draws=5)
     torch.testing.assert_close(mean["elbo"], sum(d["elbo"] for d in draws) / 5)
     torch.testing.assert_close(mean["kl"], draws[0]["kl"])  # analytic: no sampling noise
     with torch.no_grad():  # many draws: the average tends to E_q[log p(x|z)] - KL, its spread shrinks like 1/√draws
         spread = [
-            torch.stack([objectives.average_elbo(model, x, k)["elbo"] for _ in range(40)]).std(0) for k in (1, 16)
+            torch.stack([objectives.average_elbo_terms(model, x, k)["elbo"] for _ in range(40)]).std(0) for k in (1, 16)
         ]
     assert (spread[1] < spread[0] / 2).all()
     with pytest.raises(ValueError, match="draws"):
-        objectives.average_elbo(model, x, draws=0)
+        objectives.average_elbo_terms(model, x, draws=0)
+
+
+def test_elbo_and_iwae_bound_both_return_the_bound_per_example_and_elbo_terms_its_terms():
+    torch.manual_seed(0)
+    model, x = models.VAE(latent_dim=2, hidden_dim=8), torch.rand(4, 1, 28, 28)
+    torch.manual_seed(1)
+    bound = objectives.elbo(model, x)
+    torch.manual_seed(1)
+    terms = objectives.elbo_terms(model, x)
+    iwae = objectives.iwae_bound(model, x, 3)
+    assert isinstance(bound, torch.Tensor) and bound.shape == iwae.shape == (4,)
+    torch.testing.assert_close(bound, terms["elbo"])
+    torch.testing.assert_close(terms["elbo"], terms["log_px_z"] - terms["kl"])

@@ -172,3 +172,24 @@ def test_real_sample_is_one_fixed_random_subset_whatever_the_global_seed():
     assert torch.equal(first, again)
     assert not torch.equal(first, images[:10]), "a subset of the file's order, not a random one"
     assert len({float(v) for v in first[:, 0, 0, 0]}) == 10
+
+
+def test_the_course_classifier_says_when_it_is_trained_and_when_it_is_loaded(tmp_path, monkeypatch, capsys):
+    from lecturelib import data
+
+    monkeypatch.setenv("LECTURELIB_CHECKPOINTS", str(tmp_path))
+    x, y = data.load_mnist("train", subset="ci", limit=500)
+    xt, yt = data.load_mnist("test", subset="ci", limit=100)
+    monkeypatch.setattr(quality.data, "load_mnist", lambda split, limit=None: (x, y) if split == "train" else (xt, yt))
+    monkeypatch.setattr(quality, "BUDGET", {"full": (None, 1), "fast": (None, 1)})
+    capsys.readouterr()  # the data's own message
+    lines = []
+    for _ in range(2):  # a new process: the in-memory copy is gone, the cached file is not
+        monkeypatch.setattr(quality, "_classifiers", {})
+        quality.classifier("cpu")
+        lines.append(capsys.readouterr().out.strip().splitlines())
+    (trained, accuracy), (loaded, _) = lines
+    assert (
+        trained.startswith("quality: the digit classifier that scores samples: 1 epoch in") and "(trained)" in trained
+    )
+    assert "(loaded from the cache" in loaded and accuracy.startswith("quality: the classifier's test accuracy is")
