@@ -30,10 +30,10 @@ def notebook_beta_vae_loss():
 
 
 def loss_from(combine, reduce=torch.mean):
-    """A β-VAE loss built on objectives.elbo, with the terms combined by `combine(recon, kl, beta)`."""
+    """A β-VAE loss built on objectives.elbo_terms, with the terms combined by `combine(recon, kl, beta)`."""
 
     def beta_vae_loss(model, x, beta):
-        terms = objectives.elbo(model, x)
+        terms = objectives.elbo_terms(model, x)
         recon, kl = reduce(-terms["log_px_z"]), reduce(terms["kl"])
         return {"loss": combine(recon, kl, beta), "recon_nll": recon, "kl": kl}
 
@@ -61,7 +61,7 @@ def test_beta_vae_loss_accepts_the_terms_written_out(capsys):
 def test_beta_vae_loss_reference_is_the_elbo_at_beta_one():
     model, x = ex._stand_in_vae(deterministic=True), torch.rand(4, 1, 28, 28)
     terms = ex.reference_beta_vae_loss(model, x, 1.0)
-    torch.testing.assert_close(terms["loss"], -objectives.elbo(model, x)["elbo"].mean(), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(terms["loss"], -objectives.elbo_terms(model, x)["elbo"].mean(), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_beta_vae_loss_names_a_sum_over_the_batch(capsys):
 def test_beta_vae_loss_names_terms_as_floats(capsys):
     def floats(model, x, beta):
         terms = objectives.beta_vae_loss(beta)(model, x)
-        return {"loss": terms["loss"], "recon_nll": terms["recon_nll"].item(), "kl": float(terms["kl"])}
+        return {"loss": terms["loss"], "recon_nll": terms["recon_nll"].item(), "kl": float(terms["kl"].detach())}
 
     line = feedback(ex.beta_vae_loss, floats, capsys)
     assert "✗" in line and "not a tensor" in line and "item()" in line
@@ -215,7 +215,7 @@ def test_anomaly_score_accepts_the_notebook_solution(capsys):
 
 def test_anomaly_score_names_the_sign(capsys):
     def elbo(model, x, draws=8):
-        return torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(draws)]).mean(0)
+        return torch.stack([objectives.elbo_terms(model, x)["elbo"] for _ in range(draws)]).mean(0)
 
     line = feedback(ex.anomaly_score, elbo, capsys)
     assert "✗" in line and "the ELBO itself" in line
@@ -223,7 +223,7 @@ def test_anomaly_score_names_the_sign(capsys):
 
 def test_anomaly_score_names_per_pixel(capsys):
     def per_pixel(model, x, draws=8):
-        return -torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(draws)]).mean(0) / 784
+        return -torch.stack([objectives.elbo_terms(model, x)["elbo"] for _ in range(draws)]).mean(0) / 784
 
     line = feedback(ex.anomaly_score, per_pixel, capsys)
     assert "✗" in line and "per pixel" in line
@@ -231,7 +231,7 @@ def test_anomaly_score_names_per_pixel(capsys):
 
 def test_anomaly_score_names_a_missing_kl(capsys):
     def recon_only(model, x, draws=8):
-        return -torch.stack([objectives.elbo(model, x)["log_px_z"] for _ in range(draws)]).mean(0)
+        return -torch.stack([objectives.elbo_terms(model, x)["log_px_z"] for _ in range(draws)]).mean(0)
 
     line = feedback(ex.anomaly_score, recon_only, capsys)
     assert "✗" in line and "left out the KL term" in line
@@ -239,7 +239,7 @@ def test_anomaly_score_names_a_missing_kl(capsys):
 
 def test_anomaly_score_names_a_batch_mean(capsys):
     def batch_mean(model, x, draws=8):
-        return -torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(draws)]).mean()
+        return -torch.stack([objectives.elbo_terms(model, x)["elbo"] for _ in range(draws)]).mean()
 
     line = feedback(ex.anomaly_score, batch_mean, capsys)
     assert "✗" in line and "one value per example" in line
@@ -247,7 +247,7 @@ def test_anomaly_score_names_a_batch_mean(capsys):
 
 def test_anomaly_score_names_ignored_draws(capsys):
     def one_draw(model, x, draws=8):
-        return -objectives.elbo(model, x)["elbo"]
+        return -objectives.elbo_terms(model, x)["elbo"]
 
     line = feedback(ex.anomaly_score, one_draw, capsys)
     assert "✗" in line and "`draws`" in line
@@ -255,7 +255,7 @@ def test_anomaly_score_names_ignored_draws(capsys):
 
 def test_anomaly_score_names_a_sum_over_draws(capsys):
     def summed(model, x, draws=8):
-        return -torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(draws)]).sum(0)
+        return -torch.stack([objectives.elbo_terms(model, x)["elbo"] for _ in range(draws)]).sum(0)
 
     line = feedback(ex.anomaly_score, summed, capsys)
     assert "✗" in line and "summed the ELBO over the draws" in line
@@ -265,7 +265,7 @@ def test_anomaly_score_names_log_mean_exp(capsys):
     """log-mean-exp has the right variance (it averages too) but the importance-weighted bound's mean."""
 
     def log_mean_exp(model, x, draws=8):
-        elbos = torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(draws)])
+        elbos = torch.stack([objectives.elbo_terms(model, x)["elbo"] for _ in range(draws)])
         return -(torch.logsumexp(elbos, 0) - math.log(draws))
 
     line = feedback(ex.anomaly_score, log_mean_exp, capsys)
@@ -275,7 +275,7 @@ def test_anomaly_score_names_log_mean_exp(capsys):
 def test_anomaly_score_accepts_the_draws_in_one_batch(capsys):
     def one_batch(model, x, draws=8):
         with torch.inference_mode():
-            elbo = objectives.elbo(model, x.repeat(draws, 1, 1, 1))["elbo"]  # (draws N,)
+            elbo = objectives.elbo_terms(model, x.repeat(draws, 1, 1, 1))["elbo"]  # (draws N,)
         return -elbo.view(draws, len(x)).mean(0)
 
     assert "✓ correct" in feedback(ex.anomaly_score, one_batch, capsys)
@@ -284,7 +284,7 @@ def test_anomaly_score_accepts_the_draws_in_one_batch(capsys):
 def test_anomaly_score_names_an_in_place_change(capsys):
     def clamps_in_place(model, x, draws=8):
         x.mul_(0.5)
-        return -torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(draws)]).mean(0)
+        return -torch.stack([objectives.elbo_terms(model, x)["elbo"] for _ in range(draws)]).mean(0)
 
     line = feedback(ex.anomaly_score, clamps_in_place, capsys)
     assert "✗" in line and "in place" in line

@@ -108,7 +108,7 @@ def _check_sampling_and_gradients(f, x: torch.Tensor) -> None:
     loss = f(model, x, 1.0)["loss"]
     log_px_z_mu, kl = _elbo_terms(model, x)
     if math.isclose(float(loss.detach()), float(-log_px_z_mu.mean() + kl.mean()), rel_tol=1e-6):
-        raise Hint("you decode z = μ: sample z = μ + σ ε (the reparameterization; objectives.elbo does it)")
+        raise Hint("you decode z = μ: sample z = μ + σ ε (the reparameterization; objectives.elbo_terms does it)")
     reseeds(f, model, x, 1.0, what=what)
     model.zero_grad()
     loss.backward()
@@ -209,7 +209,7 @@ def reference_anomaly_score(model, x: torch.Tensor, draws: int = 8) -> torch.Ten
     """s(x) = -ELBO(x), the one-sample estimate averaged over `draws` samples of ε: high for inputs the model finds
     unlikely. x: (N, 1, 28, 28) -> (N,), nats per image."""
     with torch.inference_mode():
-        return -torch.stack([objectives.elbo(model, x)["elbo"] for _ in range(draws)]).mean(0)
+        return -torch.stack([objectives.elbo_terms(model, x)["elbo"] for _ in range(draws)]).mean(0)
 
 
 def _stand_in_vae(deterministic: bool) -> models.VAE:
@@ -271,7 +271,8 @@ def _check_average_over_draws(f, x: torch.Tensor) -> None:
     if spread[1] < 1e-12:
         raise Hint(
             "your score does not vary from call to call on a model with a random z: estimate the ELBO with "
-            "samples z = μ + σ ε (objectives.elbo draws one), not with z = μ, and do not reseed inside the function"
+            "samples z = μ + σ ε (objectives.elbo_terms draws one), not with z = μ, and do not reseed inside "
+            "the function"
         )
     if spread[32] > 0.3 * spread[1]:
         raise Hint(
@@ -279,7 +280,7 @@ def _check_average_over_draws(f, x: torch.Tensor) -> None:
             f"{spread[1]:.3g}): average the one-sample ELBO over `draws` samples of ε"
         )
     with torch.inference_mode():  # the mean of -ELBO(x), from 2,000 one-sample estimates in one batch
-        elbo = objectives.elbo(noisy, x.repeat(2000, 1, 1, 1))["elbo"].double()
+        elbo = objectives.elbo_terms(noisy, x.repeat(2000, 1, 1, 1))["elbo"].double()
         want = -elbo.view(2000, len(x)).mean(0)
     bias = float((many.mean(0) - want).mean())  # standard error about 0.12 nats on this stand-in
     if bias < -1.0:
