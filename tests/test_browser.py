@@ -190,6 +190,15 @@ _PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 _TRACEBACKS = "root => [...root.querySelectorAll('.jp-OutputArea-output')].filter(e => /Traceback/.test(e.textContent))"
 
 
+IDLE_S = 3
+_IDLE_FOR = """ms => {
+  const idle = [...document.querySelectorAll('.jp-StatusBar-Widget')].some(e => /\\|\\s*Idle/.test(e.textContent));
+  if (!idle) { window.__idleSince = null; return false; }
+  window.__idleSince = window.__idleSince || Date.now();
+  return Date.now() - window.__idleSince >= ms;
+}"""
+
+
 def _dismiss_kernel_dialog(page) -> None:
     """Answer "Select Kernel" with the notebook's own kernel (python3), if JupyterLab asks."""
     select = page.locator('.jp-Dialog button:has-text("Select")')
@@ -229,6 +238,9 @@ def _open_and_run_all(page, lab, notebook: str, stem: str, timeout_s: float, sho
             timeout=timeout_s * 1000,
             polling=500,
         )
+        # A collapsed input (jupyter.source_hidden) has no prompt in the page: its cell may still be queued. The run
+        # is over when the kernel has also stayed idle for IDLE_S (it is idle for an instant between queued cells).
+        page.wait_for_function(_IDLE_FOR, arg=IDLE_S * 1000, timeout=timeout_s * 1000, polling=250)
     finally:
         page.screenshot(path=str(shot), full_page=True)
     errors = page.locator(_PANEL).first.evaluate(
@@ -589,7 +601,7 @@ def _drive_notebook(browser, lab, path: Path, folder: Path = COPIES, edition: bo
         moves = _drive_every_control(page, panel, tagged["figures"], shots)
         seen["moves"] = [{"notebook": path.stem, **move} for move in moves]
         seen["controls_s"] = round(time.monotonic() - started - seen["ran_s"], 1)
-        seen["deck"] = _walk_deck(page, panel, copy, tagged["figures"], shots / "deck")
+        seen["deck"] = _walk_deck(page, panel, copy, shots / "deck")
         seen["deck_s"] = round(time.monotonic() - started - seen["ran_s"] - seen["controls_s"], 1)
     except Exception as error:  # reported by each test that needs this run
         seen["error"] = f"{type(error).__name__}: {error}"
@@ -864,16 +876,18 @@ def _step(page, active: int) -> bool:
     return True
 
 
-def _walk_deck(page, panel, copy: Path, figures: list[dict], shots: Path) -> dict:
+def _walk_deck(page, panel, copy: Path, shots: Path, drive: bool = True) -> dict:
     """Present the notebook on `page` (run already) in deck mode and step with Space from the first slide to the last.
     Each slide (a distinct set of cells on screen) is measured at every step on it (its tallest kept) and shot once;
-    each LiveFigure is moved (_drive_every_control) at the first step that shows it. Returns the slides, the cells
-    ever shown, the moves and the steps taken."""
+    each LiveFigure (found in deck mode, _TAG_LIVE_FIGURES) is moved (_drive_every_control) at the first step that
+    shows it (`drive=False`: not). Returns the slides, the cells ever shown, the LiveFigures, the moves and the steps
+    taken."""
     shots.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(copy, as_version=4)
     slides: dict[tuple, dict] = {}
     shown, driven, moves, steps = set(), set(), [], 0
     _start_deck(page, f"{copy.stem}-deck")
+    figures = panel.evaluate(_TAG_LIVE_FIGURES)["figures"] if drive else []
     while steps <= len(nb.cells) + 1:
         state = panel.evaluate(_DECK_STEP)
         steps += 1
@@ -898,6 +912,7 @@ def _walk_deck(page, panel, copy: Path, figures: list[dict], shots: Path) -> dic
         "slides": [{k: v for k, v in slide.items()} for slide in slides.values()],
         "shown": sorted(shown),
         "missing": [i for i, cell in enumerate(nb.cells) if _should_show(cell) and i not in shown],
+        "figures": figures,
         "moves": moves,
         "steps": steps,
     }
@@ -924,9 +939,12 @@ def test_live_deck_shows_every_cell_and_moves_every_widget_on_its_slide(lab, bro
         f"{path.stem}: deck mode never shows cells {_cell_kinds(COPIES / path.name, deck['missing'])} "
         f"({len(deck['slides'])} slides, {deck['steps']} steps)"
     )
-    seen = _DRIVEN[path.stem]
+    calls = _live_figure_calls(path)
+    assert len(deck["figures"]) == calls, (
+        f"{path.stem}: the code builds {calls} LiveFigures, deck mode shows {len(deck['figures'])} live ones"
+    )
     reached = {move["figure"] for move in deck["moves"]}
-    unreached = [f["cell"] for f in seen["figures"] if f["figure"] not in reached]
+    unreached = [f["cell"] for f in deck["figures"] if f["figure"] not in reached]
     assert not unreached, f"{path.stem}: the LiveFigures of cells {unreached} are on no slide"
     failed = [{"notebook": path.stem, **m} for m in deck["moves"] if m["error"] or not m["changed"]]
     assert not failed, "in deck mode: " + "\n".join(map(_describe, failed))
@@ -985,9 +1003,7 @@ def test_the_deck_walk_reports_what_does_not_fit_or_never_shows(lab, browser):
     page = browser.new_page(viewport=HALL)
     try:
         _open_and_run_all(page, lab, WALK_FIXTURE, "fixture_walk", 180, shot=shots / "ran.png")
-        panel = page.locator(_PANEL).first
-        figures = panel.evaluate(_TAG_LIVE_FIGURES)["figures"]
-        deck = _walk_deck(page, panel, path, figures, shots)
+        deck = _walk_deck(page, page.locator(_PANEL).first, path, shots)
     finally:
         page.close()
         _shut_down_kernel(lab, WALK_FIXTURE)
