@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the venv's bin: nbgrader, and alembic, which nbgrader starts by name
-GRADED = ("01", "04")  # two of the quickest notebooks in fast mode (tests/test_student_edition.py skips them)
+GRADED = ("01", "03")  # two of the quickest notebooks in fast mode (tests/test_student_edition.py skips them)
 ASSIGNMENT = "autoencoders"
 SOLVED, UNSOLVED = "solved", "unsolved"  # the two students
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -36,7 +36,7 @@ def nbgrader(course: Path, *args: str) -> str:
     }
     env.pop("MPLBACKEND", None)
     proc = subprocess.run(
-        [str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True, timeout=1200
+        [str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True, timeout=3600
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n{output[-4000:]}"

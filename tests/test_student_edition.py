@@ -18,7 +18,7 @@ IDS = [p.name[:2] for p in NOTEBOOKS]
 MARKERS = (student.SOLUTION_BEGIN, student.SOLUTION_END)
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 # tests/test_nbgrader.py runs these notebooks' released edition to the end under `nbgrader autograde`
-RUN_BY_NBGRADER_TEST = ("01", "04")
+RUN_BY_NBGRADER_TEST = ("01", "03")
 
 
 def _regions(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:
@@ -97,6 +97,15 @@ def test_solution_cells_carry_nbgrader_metadata(path):
             assert re.fullmatch(r"[a-z0-9_-]+", meta["grade_id"]) and meta.get("schema_version") == 3
             ids.append(meta["grade_id"])
     assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_nbgrader_accepts_the_cell_metadata(path):
+    """nbgrader's own validator, which `nbgrader generate_assignment` runs first: e.g. a markdown solution cell must
+    also be a (manually) graded cell with points, or nbgrader refuses the whole assignment."""
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    MetadataValidator().validate_nb(nbformat.read(path, as_version=4))
 
 
 def test_course_has_at_least_two_exercises_per_notebook_and_sixteen_in_all():
