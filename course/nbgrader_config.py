@@ -7,13 +7,14 @@ PATH (nbgrader starts `alembic` and the `python3` kernel from PATH):
 `tests/test_nbgrader.py` runs exactly this workflow on two notebooks in CI (README, "For instructors").
 
 What the course needs beyond nbgrader's defaults:
-- A cell timeout that fits the course's training. nbgrader's default is 30 s per cell; a notebook's longest cell
-  (06's VAE training, full mode, on 2 CPU cores) takes a few minutes when no trained model is cached yet, so 900 s
-  (render's own limit) leaves room. In fast mode (below) no cell comes near it.
+- A cell timeout that fits the course's training. nbgrader's default is 30 s per cell, and 01's training cell
+  alone runs longer even in fast mode on a busy machine; 900 s is `render`'s own limit per cell, which the full-mode
+  training cells stay under when no trained model is cached yet.
 - The mode. The graded checks test each student function on small cases of their own, so a verdict is the same in
-  fast mode (the CI subset of MNIST, a few epochs) and in full mode; grading in fast mode takes about a minute per
-  notebook instead of several. Set LECTURELIB_FAST=0 in the environment of `nbgrader autograde` to grade in full
-  mode. The kernels inherit nbgrader's environment, so the variable set here reaches them.
+  fast mode (the CI subset of MNIST, a few epochs) and in full mode, and a fast-mode run takes the README's
+  fast-mode time per notebook instead of the full one. Set LECTURELIB_FAST=0 in the environment of
+  `nbgrader autograde` to grade in full mode. The kernels inherit nbgrader's environment, so the variable set
+  here reaches them.
 - The speaker notes stay out of the release: cells tagged `instructor` (convention C4) are removed by nbconvert's
   TagRemovePreprocessor before nbgrader's own steps, as in the course's student edition (course/student.py).
   They are text cells outside nbgrader's bookkeeping, so autograding and feedback are unaffected.
