@@ -124,5 +124,8 @@ def setup(seed: int = 0) -> torch.device:
         mode = f"full (all of MNIST; set {FAST_ENV}=1 for a CI-sized run)"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     print(f"lecturelib: device {name}, mode {mode}, seed {seed}, torch {torch.__version__}")
-    print(f"lecturelib: trained models are cached in {checkpoint_dir()} (set {CHECKPOINTS_ENV} to move them)")
+    print(
+        f"lecturelib: trained models are cached in {checkpoint_dir()}; a model is reused only when its code, data,\n"
+        f"  settings and initial weights are the same (LECTURELIB_RETRAIN=1 retrains; {CHECKPOINTS_ENV} moves them)"
+    )
     return device

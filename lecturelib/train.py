@@ -115,8 +115,8 @@ def fit(
         stored, why = checkpoints.lookup(path, model)
         if stored is not None:
             history = History.from_dict(stored)
-            same = f"key {key!r}" if key is not None else "same code, data, settings and initial weights"
-            print(_finished(label, history, f"loaded from the cache: {same}; {checkpoints.RETRAIN_ENV}=1 retrains"))
+            # why it is the same model is said once, in the setup line (runtime.setup)
+            print(_finished(label, history, f"from the cache, key {key!r}" if key is not None else "from the cache"))
             return history
 
     train_t = tuple(t.to(device) for t in train_t)

@@ -192,4 +192,4 @@ def test_the_course_classifier_says_when_it_is_trained_and_when_it_is_loaded(tmp
     assert (
         trained.startswith("quality: the digit classifier that scores samples: 1 epoch in") and "(trained)" in trained
     )
-    assert "(loaded from the cache" in loaded and accuracy.startswith("quality: the classifier's test accuracy is")
+    assert "(from the cache" in loaded and accuracy.startswith("quality: the classifier's test accuracy is")

@@ -88,4 +88,5 @@ def test_setup_says_where_models_are_cached(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("LECTURELIB_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("LECTURELIB_DEVICE", "cpu")
     runtime.setup(0)
-    assert f"trained models are cached in {tmp_path}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"trained models are cached in {tmp_path}" in out and "LECTURELIB_RETRAIN=1 retrains" in out

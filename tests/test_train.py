@@ -79,7 +79,7 @@ def test_fit_reuses_a_cached_model_instead_of_retraining(checkpoints_in_tmp, cap
     torch.manual_seed(0)
     second = models.LinearAE(3)  # the same initial weights, in another object: a hit
     h2 = train.fit(second, mse_loss, x, epochs=2, batch_size=16, checkpoint="lin", progress=False)
-    assert "loaded from the cache" in capsys.readouterr().out
+    assert "(from the cache)" in capsys.readouterr().out
     assert torch.equal(first.U, second.U) and h1.to_dict() == h2.to_dict()
 
 
