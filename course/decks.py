@@ -55,8 +55,8 @@ REQUIRE_JS_URL = f"{STATIC_DIR}/requirejs/require.js"  # require.js 2.3.8, which
 # A slide is the projector's 1280 x 720 px (16:9): reveal.js lays every slide out at this size and scales the whole
 # slide to the window, so on a 1280 x 720 screen one px of the slide is one px of the screen.
 DECK_WIDTH, DECK_HEIGHT = 1280, 720
-CODE_FONT_PX = 22  # shown code on a slide: about 90 monospace characters fit a line (1,255 px)
-OUTPUT_FONT_PX = 18  # printed output on a slide: about 110 characters a line; longer lines wrap
+CODE_FONT_PX = 18  # shown code on a slide: about 110 monospace characters fit a line (1,255 px)
+OUTPUT_FONT_PX = 16  # printed output on a slide: about 125 characters a line; longer lines wrap
 HIDE_INPUT_TAG = "hide-input"  # a code cell whose output is shown on slides without its code (convention C3)
 
 # nbconvert's lab and reveal templates configure MathJax 2 (MathJax.Hub); this is the same configuration for
