@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # jupyter refuses to run as root (Docker, cloud machines) unless told it may
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup course student lab present test quick lint bench clean
+.PHONY: setup course student lab present test quick lint bench wheel clean
 
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +43,9 @@ lint: setup
 bench: setup
 	$(PY) -m course bench
 
+# the student package with its data, for a hub image, Colab or an offline classroom (README: Where to run it)
+wheel: setup
+	$(PY) -m pip wheel --no-deps --no-build-isolation --quiet -w dist .
+
 clean:
-	rm -rf build checkpoints .pytest_cache
+	rm -rf build dist checkpoints .pytest_cache
