@@ -30,17 +30,6 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=1e-4, atol=1e-5)
 
 
-def _broadcast_hint(err: RuntimeError, what: str) -> None:
-    """Turn a broadcasting error into a Hint about the shape of ts; re-raise anything else."""
-    if "size" in str(err) or "shape" in str(err) or "broadcast" in str(err):
-        raise Hint(
-            f"{what} fails to broadcast ({str(err).strip().splitlines()[0]}): ts has shape (T,); give it "
-            f"trailing axes so that each t weighs a whole code or image, e.g. ts[:, None] for codes (1, d), "
-            f"ts.view(-1, 1, 1, 1) for images (1, 1, 28, 28)"
-        ) from None
-    raise err
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # 2.1 the PCA baseline
 # ------------------------------------------------------------------------------------------------------------------
@@ -271,12 +260,6 @@ def pixel_blend(x_a: torch.Tensor, x_b: torch.Tensor, ts: torch.Tensor) -> torch
     return (1 - t) * x_a + t * x_b
 
 
-def _two_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    x_a, x_b = torch.rand(1, 1, 28, 28), torch.rand(1, 1, 28, 28)
-    ts = torch.tensor([0.0, 0.2, 0.5, 0.7, 1.0])  # T = 5: neither 1, 28 nor the code size
-    return x_a, x_b, ts
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # 2.4 the latent-space interpolation
 # ------------------------------------------------------------------------------------------------------------------
@@ -313,11 +296,18 @@ def check_latent_path(fn) -> None:
     """On a small auto-encoder (d = 3) with a curved decoder, against decoding each point (1 − t) f(x) + t f(x')
     one t at a time."""
     model = _CurvedAE().eval()
-    x_a, x_b, ts = _two_digits()
+    x_a, x_b = torch.rand(1, 1, 28, 28), torch.rand(1, 1, 28, 28)
+    ts = torch.tensor([0.0, 0.2, 0.5, 0.7, 1.0])  # T = 5: neither 1, 28 nor the code size
     try:
         got = call(fn, model, x_a, x_b, ts, what="latent_path")
-    except RuntimeError as err:
-        _broadcast_hint(err, "latent_path")
+    except RuntimeError as err:  # a broadcasting error: a Hint about the shape of ts; anything else is re-raised
+        if "size" in str(err) or "shape" in str(err) or "broadcast" in str(err):
+            raise Hint(
+                f"latent_path fails to broadcast ({str(err).strip().splitlines()[0]}): ts has shape (T,); give it "
+                f"trailing axes so that each t weighs a whole code or image, e.g. ts[:, None] for codes (1, d), "
+                f"ts.view(-1, 1, 1, 1) for images (1, 1, 28, 28)"
+            ) from None
+        raise
     got = as_tensor(got, "latent_path(model, x, x', ts)")
     with torch.no_grad():
         z_a, z_b = model.f(x_a), model.f(x_b)

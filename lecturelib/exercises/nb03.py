@@ -239,9 +239,7 @@ def check_denoising_loss(f) -> None:
     torch.manual_seed(0)
     _loss_of_one_step(f, 8, 1.5)
     _loss_of_one_step(f, 5, -0.7)
-    drawn = _Log()
-    x = _digits(4)
-    reseeds(f, _Probe(1.0, _Log()), x, corrupt=_probe_corruption(drawn), what="denoising_loss")
+    reseeds(f, _Probe(1.0, _Log()), _digits(4), corrupt=_probe_corruption(_Log()), what="denoising_loss")
 
 
 denoising_loss = Exercise("3.2", "the loss of one denoising step", check_denoising_loss, reference_denoising_loss)
@@ -276,9 +274,7 @@ def reference_posterior_median(x_tilde: torch.Tensor, sigma: float) -> torch.Ten
 
 
 def expected_l1(m: torch.Tensor, x_tilde: torch.Tensor, sigma: float) -> torch.Tensor:
-    """E[|x - m| | x̃] = p |1 - m| + (1 - p) |-1 - m| with p = p(x = +1 | x̃).
-
-    The L1 loss a denoiser's answer m expects."""
+    """The L1 loss a denoiser's answer m expects: E[|x - m| | x̃] = p |1 - m| + (1 - p) |-1 - m|, p = p(x = +1 | x̃)."""
     p = _posterior_plus(x_tilde, sigma)
     m = m.double()
     return p * (1 - m).abs() + (1 - p) * (-1 - m).abs()
