@@ -29,6 +29,7 @@ LECTURE_THRESHOLD = {
     "smallest PSNR gain": 0.0,
     "mid-grey share of h(x̃) / of h(x)": 1.0,
     "share of occluded digits where h(x̃) is nearer the candidates' mean than the hidden digit x": 0.5,
+    "occluded: h(x̃) nearer the candidates' mean than x, share": 0.5,
     # 04: the classifier is a good judge (chance is 0.1); Gaussian samples are worse than reconstructions
     "quality classifier test accuracy": 0.1,
     "fd(diagonal Gaussian samples) / fd(reconstructions)": 1.0,
@@ -36,6 +37,7 @@ LECTURE_THRESHOLD = {
     # 05: more importance samples shrink the gap
     "gap at k = ": 1.0,
     "reparameterized ascent: shortfall from the best diagonal-q ELBO": None,  # closeness to the optimum
+    "reparameterized, last 10% of steps: below the best diagonal q": None,  # closeness to the optimum
     # 07: the conditional VAE draws the asked digit (chance 0.1); anomalies score worse than normal digits (AUC 0.5)
     "P(classifier says y | CVAE asked for y)": 0.1,
     "smallest ROC AUC of -ELBO": 0.5,

@@ -193,7 +193,7 @@ def test_notebook_builds_a_slide_deck(path, tmp_path):
     deck = tmp_path / "deck.slides.html"
     decks.export_slides(nb, deck)
     html = deck.read_text(encoding="utf-8")
-    slides = sum(c.metadata["slideshow"]["slide_type"] == "slide" for c in nb.cells)
+    slides = sum(c.metadata.get("slideshow", {}).get("slide_type") == "slide" for c in nb.cells)
     assert html.count("<section") >= slides >= 2, "a deck needs a title slide and at least one section"
 
 
