@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -78,6 +79,30 @@ def reference_loss(recon_x, x, mu, logvar):
     return bce + kld
 
 
+class ReferenceMNIST(torch.utils.data.Dataset):
+    """What the reference's `datasets.MNIST(root, transform=transforms.ToTensor())` hands its DataLoader, item by item
+    as torchvision does it: the IDX file's uint8 digit turned into a PIL image, then ToTensor's (1, 28, 28) float in
+    [0, 1], and the label. Written out here so that the course needs no torchvision (PyPI's torchvision does not
+    load beside PyTorch's CPU-only build); the per-item cost of the reference's input pipeline is the same."""
+
+    def __init__(self, root: Path, split: str):
+        images_file, labels_file = build_data.IDX_FILES[split]
+        raw = Path(root) / "MNIST" / "raw"
+        self.images = torch.tensor(build_data.read_idx(raw / images_file, build_data.IDX_ITEM_SHAPE["images"]))
+        self.labels = torch.tensor(build_data.read_idx(raw / labels_file, build_data.IDX_ITEM_SHAPE["labels"]))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+
+        picture = Image.fromarray(self.images[index].numpy(), mode="L")  # torchvision's MNIST.__getitem__
+        # transforms.ToTensor(): HxW uint8 -> (1, H, W) float / 255
+        x = torch.from_numpy(np.array(picture, np.uint8, copy=True)).view(28, 28, 1).permute(2, 0, 1)
+        return x.contiguous().float().div(255), int(self.labels[index])
+
+
 def run_reference(
     root: Path, device: torch.device, epochs: int, limit: int | None = None, batch_size: int = 128, lr: float = 1e-3
 ) -> dict:
@@ -85,11 +110,8 @@ def run_reference(
 
     Returns per-epoch train and test seconds, the total wall time, and the last test loss (nats per image).
     """
-    from torchvision import datasets, transforms
-
     kwargs = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
-    train_set = datasets.MNIST(root, train=True, download=False, transform=transforms.ToTensor())
-    test_set = datasets.MNIST(root, train=False, download=False, transform=transforms.ToTensor())
+    train_set, test_set = ReferenceMNIST(root, "train"), ReferenceMNIST(root, "test")
     if limit is not None:
         train_set = torch.utils.data.Subset(train_set, range(min(limit, len(train_set))))
         test_set = torch.utils.data.Subset(test_set, range(min(limit, len(test_set))))
@@ -473,7 +495,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.data_root is not None:
             return _run(args)
         with tempfile.TemporaryDirectory(prefix="lecturelib-mnist-") as root:
-            build_data.write_idx(Path(root))  # the reference reads IDX files through torchvision, as its script does
+            build_data.write_idx(Path(root))  # the reference reads IDX files, as its script does through torchvision
             args.data_root = Path(root)
             return _run(args)
     finally:

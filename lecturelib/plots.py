@@ -8,14 +8,21 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torchvision.utils import make_grid
 
 
-def _grid_array(images: torch.Tensor, nrow: int) -> np.ndarray:
-    """(N, 1, H, W) in [0, 1] -> one (H', W') array of the images tiled nrow per row."""
-    images = images.detach().float().cpu().clamp(0, 1)
-    grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0, normalize=False, value_range=(0, 1))
-    return grid[0].numpy()
+def _grid_array(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
+    """(N, 1, H, W) in [0, 1] -> one (H', W') array of the images tiled nrow per row, `padding` white pixels around
+    each (torchvision.utils.make_grid's layout with pad_value=1, without needing torchvision)."""
+    images = images.detach().float().cpu().clamp(0, 1)[:, 0]
+    n, h, w = images.shape
+    if n == 1:  # one image: shown alone, without a frame (as make_grid does)
+        return images[0].numpy()
+    cols, rows = min(nrow, n), -(-n // nrow)
+    grid = np.ones((rows * (h + padding) + padding, cols * (w + padding) + padding), dtype=np.float32)
+    for i, image in enumerate(images.numpy()):
+        top, left = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    return grid
 
 
 def image_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax=None) -> plt.Figure:

@@ -150,6 +150,18 @@ def test_load_images_matches_load_mnist_layout(tiny_root):
     assert torch.equal(x[:, 0], torch.from_numpy(images[:10]).float() / 255)
 
 
+def test_reference_dataset_hands_out_what_torchvision_mnist_with_to_tensor_does(tiny_root):
+    """Item by item: a (1, 28, 28) float tensor, the grey levels / 255, and the label as an int."""
+    items = bench.ReferenceMNIST(tiny_root, "test")
+    arrays = data.mnist_arrays()
+    assert len(items) == 128
+    for i in (0, 1, 127):
+        x, y = items[i]
+        assert x.shape == (1, 28, 28) and x.dtype == torch.float32
+        assert torch.equal(x[0], torch.from_numpy(arrays["test_images"][i]).float() / 255)
+        assert type(y) is int and y == int(arrays["test_labels"][i])
+
+
 def test_reference_model_matches_the_course_vae_in_size():
     sizes = lambda m: sorted(p.numel() for p in m.parameters())  # noqa: E731
     assert sizes(bench.ReferenceVAE()) == sizes(models.VAE(20, 400))

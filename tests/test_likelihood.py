@@ -36,10 +36,11 @@ def test_binarized_vae_loss_is_minus_the_elbo_of_a_bernoulli_draw_of_the_grey_le
     x = _digits(6, seed=1)
     torch.manual_seed(3)
     got = objectives.binarized_vae_loss(model, x)
-    # the same random stream: first the binarization x_b ~ Bernoulli(x), then eps ~ N(0, I)
+    # the same random stream: first the binarization (one uniform per pixel), then eps ~ N(0, I)
     torch.manual_seed(3)
-    x_b = Bernoulli(probs=x).sample()
-    assert torch.equal(model.seen[0], x_b)
+    x_b = model.seen[0]
+    assert set(x_b.unique().tolist()) <= {0.0, 1.0} and x_b.shape == x.shape  # its law: the test below
+    torch.rand_like(x)
     mu, logvar = model.vae.encode(x_b)
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
     log_px_z = Independent(Bernoulli(logits=model.vae.decode(z)), 3).log_prob(x_b)
@@ -63,6 +64,20 @@ def test_binarization_is_dynamic_binary_and_unbiased():
     assert (draws[:, :, :, :14] == 0).all() and (draws[:, :, :, -2:] == 1).all()
     grey = draws[:, :, :, 14:-2].mean()  # 200 x 4 x 12 x 28 draws of Bernoulli(0.3): sd of the mean ≈ 0.0008
     assert abs(float(grey) - 0.3) < 0.005
+
+
+def test_each_pixel_is_one_with_its_own_grey_level_as_probability():
+    """P(x_b,i = 1) = x_i for every grey level, not only on average (a threshold or a shifted draw fails this)."""
+    model = Recording()
+    x = torch.linspace(0, 1, 784).view(1, 1, 28, 28).expand(8, 1, 28, 28)
+    torch.manual_seed(1)
+    for _ in range(100):
+        objectives.binarized_vae_loss(model, x)
+    frequency = torch.stack(model.seen).mean(dim=(0, 1)).flatten()  # 800 draws per pixel
+    p = x[0].flatten()
+    sd = (p * (1 - p) / 800).sqrt()
+    assert ((frequency - p).abs() <= 5 * sd + 1e-6).all()
+    assert abs(float((frequency - p).mean())) < 0.002  # sd of this mean over 784 pixels ≈ 0.0005
 
 
 class LinearGaussian(nn.Module):
