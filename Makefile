@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # jupyter refuses to run as root (Docker, cloud machines) unless told it may
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup course student lab present test quick lint bench wheel clean
+.PHONY: setup course student lab present test nbval quick lint bench wheel clean
 
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ present: setup
 	$(PY) -m course present --out build/present
 	$(PY) -m jupyter lab build/present $(ROOT_FLAG) --ServerApp.ip=$${LAB_IP:-127.0.0.1} --ServerApp.port=$${LAB_PORT:-8888}
 
+# Two pytest workers share the two cores (one torch thread each: two OpenMP teams on two cores wait on each other);
+# the notebooks run once, in the background (tests/course_build.py), for every test that reads an executed notebook.
 test: setup
-	LECTURELIB_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env tests notebooks
+	LECTURELIB_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup tests
+
+# the notebooks under nbval itself, in fast mode (a second runner; `make test` checks the same on its shared run)
+nbval: setup
+	LECTURELIB_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env notebooks
 
 quick: setup
 	LECTURELIB_FAST=1 $(PY) -m pytest -q -m "not slow and not browser" tests

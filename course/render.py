@@ -279,6 +279,26 @@ def format_summary(results: list[Result], fast: bool) -> str:
     return "\n".join(rows)
 
 
+def _write_summary(
+    executed: Path, fast: bool, student: bool, results: list[Result], *, finished: bool, interrupted=None
+) -> None:
+    """<executed>/summary.json, rewritten (atomically) after every notebook: `finished` is false while the run goes on,
+    so that a reader (the test suite's shared build, tests/course_build.py) can use each notebook as soon as it is done.
+    """
+    summary = {
+        "mode": "fast" if fast else "full",
+        "data": "CI subset of MNIST" if fast else "all of MNIST",
+        "edition": "student" if student else "instructor",
+        "finished": finished,
+        "passed": finished and all(r.ok for r in results),
+        "interrupted": str(interrupted) if interrupted else None,
+        "notebooks": [asdict(r) for r in results],
+    }
+    partial = executed / "summary.json.partial"
+    partial.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    partial.replace(executed / "summary.json")
+
+
 def render(
     notebooks_dir: Path = NOTEBOOKS,
     out: Path = REPO / "build",
@@ -330,20 +350,13 @@ def render(
                     + (f": {result.error}" if result.error else "")
                 )
                 results.append(result)
+                _write_summary(executed, fast, student, results, finished=False)
         except Interrupted as stop:
             interrupted = stop
             results.append(Result(notebook=path.name, ok=False, seconds=0.0, error=f"interrupted ({stop})"))
         finally:
             _stop = None
-    summary = {
-        "mode": "fast" if fast else "full",
-        "data": "CI subset of MNIST" if fast else "all of MNIST",
-        "edition": "student" if student else "instructor",
-        "passed": all(r.ok for r in results),
-        "interrupted": str(interrupted) if interrupted else None,
-        "notebooks": [asdict(r) for r in results],
-    }
-    (executed / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _write_summary(executed, fast, student, results, finished=True, interrupted=interrupted)
     echo(format_summary(results, fast))
     if interrupted:
         echo(f"interrupted by {interrupted}: stopped after {len(results)} of {len(paths)} notebooks")

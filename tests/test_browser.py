@@ -17,9 +17,10 @@ nothing is downloaded). Screenshots go to build/browser/. Skipped where /usr/bin
   720 px tall with no code, maths or output wider than its box (tests/deck_measure.py's rules), every LiveFigure is
   reached on its slide and moved there, and no slide shows a solution marker or a line of the instructor's solutions.
   Screenshots and a report.json (each move, each figure's width, each slide measured) in build/browser/<notebook>/.
-- Every slide of every notebook, static: the deck `render --slides` writes, executed once per notebook in fast mode
-  (build/browser/static/), opened offline at 1280×720 and measured slide by slide (tests/deck_measure.py): every
-  slide and subslide at most 720 px tall, nothing too wide, no solution and no frozen "0%|" progress bar.
+- Every slide of every notebook, static: the deck `render --slides` writes, from the test session's one fast render of
+  the course (tests/course_build.py, build/ci/; screenshots in build/browser/static/), opened offline at 1280×720 and
+  measured slide by slide (tests/deck_measure.py): every slide and subslide at most 720 px tall, nothing too wide, no
+  solution and no frozen "0%|" progress bar.
 - Offline decks: the same decks opened from disk, and a deck and an HTML page served by `python -m http.server`,
   with every request outside localhost/file blocked: → moves on, every formula is typeset by MathJax (no raw `$` or
   `\\mathbf` left, no TeX error), nothing was fetched from outside.
@@ -44,12 +45,13 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import course_build
 import deck_measure
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import render, student
+from course import student
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -1050,21 +1052,16 @@ def test_live_slide_slider_changes_the_figure_in_deck_mode(lab, browser):
 
 
 # --- offline decks: reveal.js and MathJax from the build folder, every outside request blocked -------------------
-STATIC_BUILD = SHOTS / "static"  # build/browser/static: the decks and pages `render --slides` writes, fast mode
-_RENDERED: dict[str, object] = {}  # notebook stem -> render.Result, shared by the tests below
+STATIC_BUILD = SHOTS / "static"  # build/browser/static/<notebook>: the static decks' screenshots
 _MEASURED: dict[str, list[dict]] = {}  # notebook stem -> its static deck, measured by deck_measure
 
 
 def _rendered(path: Path) -> Path:
-    """Render the notebook as `python -m course render --fast --slides` does (executed once per notebook and test
-    session, into build/browser/static); the build folder."""
-    if path.stem not in _RENDERED:
-        if not _RENDERED:
-            shutil.rmtree(STATIC_BUILD, ignore_errors=True)
-        _RENDERED[path.stem] = render.run_notebook(path, STATIC_BUILD, fast=True, slides=True, timeout=int(RUN_ALL_S))
-    result = _RENDERED[path.stem]
-    assert not result.error, f"{path.name} did not render: {result.error}"
-    return STATIC_BUILD
+    """The build folder of the test session's shared fast render (tests/course_build.py: `python -m course render
+    --fast --slides`, each notebook executed once per session), once it holds this notebook."""
+    row = course_build.result(path)
+    assert not row["error"], f"{path.name} did not render: {row['error']}"
+    return course_build.BUILD
 
 
 def _static_deck(browser, path: Path) -> list[dict]:
