@@ -33,7 +33,7 @@ present: setup
 # Two pytest workers share the two cores (one torch thread each: two OpenMP teams on two cores wait on each other);
 # the notebooks run once, in the background (tests/course_build.py), for every test that reads an executed notebook.
 test: setup
-	LECTURELIB_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup tests
+	LECTURELIB_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadscope tests
 
 # the notebooks under nbval itself, in fast mode (a second runner; `make test` checks the same on its shared run)
 nbval: setup

@@ -6,11 +6,11 @@ Hypothesis runs derandomized: the same examples on every run, so a statistical t
 """
 
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
 
-import pytest
 from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests' own helpers (notebook_source)
@@ -27,6 +27,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: starts kernels or subprocesses, or trains for many steps (not in the quick suite)"
     )
+    config.addinivalue_line("markers", "course_build: reads the session's shared fast render (tests/course_build.py)")
 
 
 def pytest_unconfigure(config):
@@ -36,22 +37,38 @@ def pytest_unconfigure(config):
         course_build.stop()
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`), the tests of a module run in one worker, so that a
-    module's fixtures (a graded nbgrader course, a built wheel, a lab server) are made once; the browser tests of one
-    course notebook run together (their Run All and deck walk are made once per notebook), and each notebook's tests
-    of different modules in one worker too, so that the browser's copy and the shared build's do not both train."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        path = getattr(item, "callspec", None) and item.callspec.params.get("path")
-        module = item.module.__name__ if item.module else item.nodeid.split("::")[0]
-        if module in PER_NOTEBOOK and isinstance(path, Path):
-            group = f"notebook-{path.stem[:2]}"
-        else:
-            group = module
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_collection_finish(session):
+    """Start the shared fast render of the course (tests/course_build.py) as soon as the selected tests need it, so
+    that it runs while the others do (every process of the session may ask: it starts once)."""
+    if any(item.get_closest_marker("course_build") for item in session.items):
+        import course_build
+
+        course_build.start()
 
 
-# modules whose tests are grouped by the course notebook they are about (their `path` parameter), not by module
+def worker_group(nodeid: str) -> str:
+    """Which tests one pytest-xdist worker runs together (`make test`: `-n 2`): the tests of a module, so that its
+    fixtures (a graded nbgrader course, a built wheel, a lab server) are made once; but the browser and notebook tests
+    by course notebook (`[06_...]` in their id), so that a notebook's Run All and deck walk are made once and its tests
+    from both modules run in one worker."""
+    module = nodeid.split("::")[0]
+    notebook = re.search(r"\[(\d\d)_[a-z_]+\]$", nodeid)
+    if Path(module).stem in PER_NOTEBOOK and notebook:
+        return f"notebook-{notebook[1]}"
+    return module
+
+
+# modules whose tests are grouped by the course notebook they are about, not by module
 PER_NOTEBOOK = {"test_browser", "test_notebooks"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduler with the groups of worker_group (its own `loadgroup` marks do not reach pytest 9's node
+    ids in xdist 3.8, so the group is read off the id)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return ByGroup(config, log)

@@ -804,6 +804,7 @@ _DECK_STEP = (
   };
 }"""
 )
+_TWO_FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 STEP_S = 5  # a step of the deck that moves nothing within this long is the last one
 
 
@@ -900,6 +901,7 @@ def _walk_deck(page, panel, copy: Path, shots: Path, drive: bool = True) -> dict
         slide["text"] += "\n" + _shown_text(nb, state)
         if slide["number"] == len(slides) - 1 and "shot" not in slide:
             slide["shot"] = f"{slide['number']:02d}.png"
+            page.wait_for_timeout(200)  # the deck's fade (0.1 s), for the picture (the sizes do not fade)
             page.screenshot(path=str(shots / slide["shot"]))
         here = [f for f in figures if f["cell"] in state["shown"] and f["figure"] not in driven]
         if here:
@@ -909,7 +911,7 @@ def _walk_deck(page, panel, copy: Path, shots: Path, drive: bool = True) -> dict
             panel.evaluate("panel => panel.querySelector('.jp-Cell.jp-mod-active').focus()")  # the deck's keys
         if not _step(page, state["active"]):
             break  # the last slide
-        page.wait_for_timeout(200)  # the deck's fade (0.1 s)
+        page.evaluate(_TWO_FRAMES)  # what the step changed is laid out and painted before it is measured
     return {
         "slides": [{k: v for k, v in slide.items()} for slide in slides.values()],
         "shown": sorted(shown),
@@ -1080,6 +1082,7 @@ def _static_deck(browser, path: Path) -> list[dict]:
     return _MEASURED[path.stem]
 
 
+@pytest.mark.course_build
 @pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
 def test_static_deck_every_slide_fits_the_projector(browser, path):
     """The deck `render --slides` writes (executed in fast mode), opened offline at 1280×720: every slide and subslide,
@@ -1093,6 +1096,7 @@ def test_static_deck_every_slide_fits_the_projector(browser, path):
     assert not bad, f"{path.stem}, {len(bad)} of {len(slides)} slides do not fit:\n" + "\n".join(bad)
 
 
+@pytest.mark.course_build
 @pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
 def test_static_deck_shows_no_solution_and_no_frozen_progress_bar(browser, path):
     """No slide of the rendered deck shows a solution marker, a line of the instructor's solutions, or a progress bar
@@ -1108,6 +1112,7 @@ def test_static_deck_shows_no_solution_and_no_frozen_progress_bar(browser, path)
     assert not bad, f"{path.stem}: on the projector:\n" + "\n".join(bad)
 
 
+@pytest.mark.course_build
 @pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
 def test_live_and_static_decks_show_the_same_slides(lab, browser, path):
     """The live deck (deck mode) and the static one (`render --slides`) are the same sequence: as many slides and
@@ -1207,6 +1212,7 @@ def _check_offline(seen: dict, name: str) -> None:
     assert not seen["errors"], f"{name}: errors in the page: {seen['errors'][:5]}"
 
 
+@pytest.mark.course_build
 @pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
 def test_offline_deck_opened_from_disk_moves_and_typesets(browser, path):
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -1220,6 +1226,7 @@ def test_offline_deck_opened_from_disk_moves_and_typesets(browser, path):
     _check_offline(seen, f"{path.stem}.slides.html")
 
 
+@pytest.mark.course_build
 def test_offline_deck_and_page_served_by_http_server(browser, http_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     stem = COURSE[0].stem
