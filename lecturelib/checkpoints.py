@@ -90,8 +90,8 @@ def tensor_digest(t: torch.Tensor) -> str:
 
 
 def _bytes_digest(data) -> str:
-    """SHA-256 of a C-contiguous buffer, read in place (no copy): with the processor's SHA instructions it hashes all
-    of MNIST's training digits in 0.13 s on the 2-core CPU of docs/benchmarks.md, where BLAKE2b of a copy took 0.36 s."""
+    """SHA-256 of a C-contiguous buffer, read in place (no copy): with the processor's SHA instructions it hashes
+    MNIST's training digits in 0.13 s on the 2-core CPU of docs/benchmarks.md (BLAKE2b of a copy: 0.36 s)."""
     return hashlib.sha256(data).hexdigest()[:32]
 
 
