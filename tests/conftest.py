@@ -62,6 +62,15 @@ def worker_group(nodeid: str) -> str:
 PER_NOTEBOOK = {"test_browser", "test_notebooks"}
 
 
+def pytest_collection_modifyitems(config, items):
+    """The modules that execute notebooks after the shared render (the student edition, nbgrader's submissions) go
+    last, so that the render has trained the models they load by the time they run; the order is otherwise kept."""
+    items.sort(key=lambda item: Path(str(item.path)).stem in RUN_LAST)  # a stable sort
+
+
+RUN_LAST = {"test_student_edition", "test_nbgrader", "test_wheel"}
+
+
 def pytest_xdist_make_scheduler(config, log):
     """xdist's scope scheduler with the groups of worker_group (its own `loadgroup` marks do not reach pytest 9's node
     ids in xdist 3.8, so the group is read off the id)."""

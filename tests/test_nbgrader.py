@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import course_build
 import nbformat
 import pytest
 
@@ -19,7 +20,7 @@ ASSIGNMENT = "autoencoders"
 SOLVED, UNSOLVED = "solved", "unsolved"  # the two students
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.course_build]
 
 
 def source_notebooks(keys=GRADED, folder: Path = REPO / "notebooks") -> list[Path]:
@@ -93,6 +94,8 @@ def grade_course(course: Path, notebooks: list[Path]) -> dict:
 def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("nbgrader-course")
     notebooks = source_notebooks()
+    for path in notebooks:  # after the session's shared render of them: their models are in the checkpoint cache
+        course_build.result(path)
     return course, notebooks, grade_course(course, notebooks)
 
 
