@@ -55,6 +55,9 @@ def worker_group(nodeid: str) -> str:
     notebook = re.search(r"\[(\d\d)_[a-z_]+\]$", nodeid)
     if Path(module).stem in PER_NOTEBOOK and notebook:
         return f"notebook-{notebook[1]}"
+    student_run = re.search(r"::test_student_edition_runs_end_to_end\w*\[(\d\d)\]$", nodeid)
+    if student_run:  # each notebook's student run alone: the two workers share them
+        return f"student-{student_run[1]}"
     return module
 
 

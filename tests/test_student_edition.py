@@ -162,23 +162,24 @@ def test_solutions_edition_has_one_slide_per_exercise_with_its_verdict():
     assert "hide-input" in verdict.metadata["tags"] and verdict.metadata["slideshow"]["slide_type"] == "fragment"
 
 
+STUDENT_RUN = [p for p in NOTEBOOKS if p.name[:2] not in RUN_BY_NBGRADER_TEST]
+
+
 @pytest.mark.slow
 @pytest.mark.course_build
-def test_student_edition_runs_end_to_end_with_every_exercise_not_done(tmp_path):
+@pytest.mark.parametrize("path", STUDENT_RUN, ids=[p.name[:2] for p in STUDENT_RUN])
+def test_student_edition_runs_end_to_end_with_every_exercise_not_done(tmp_path, path):
     """What students get runs to the end (it goes on with the reference solutions), its claims hold, and each
     exercise is reported as not done. 01 and 03 are left to tests/test_nbgrader.py, which runs their release.
-    It runs after the session's shared render of the same notebooks (tests/course_build.py) and, like a student after
-    the instructor, finds their models in the checkpoint cache: the same code, data and seeds."""
-    only = [p.name[:2] for p in NOTEBOOKS if p.name[:2] not in RUN_BY_NBGRADER_TEST]
-    for path in NOTEBOOKS:
-        course_build.result(path)
-    results = render.render(
-        NOTEBOOKS[0].parent, tmp_path, fast=True, student=True, only=only, echo=lambda text: None, timeout=600
+    It runs after the session's shared render of the notebook (tests/course_build.py): like a student after the
+    instructor, it finds in the checkpoint cache the models whose code, data and seeds are the same (those trained
+    with the reference solutions are the student's own)."""
+    course_build.result(path)
+    (result,) = render.render(
+        path.parent, tmp_path, fast=True, student=True, only=[path.stem], echo=lambda text: None, timeout=600
     )
-    assert [r.notebook[:2] for r in results] == only
-    for r in results:
-        assert r.ok, f"{r.notebook}: {r.error}"
-        assert r.exercises and set(r.exercises.values()) == {"not done"}, (r.notebook, r.exercises)
-    handouts = sorted(tmp_path.glob("*.ipynb"))
-    assert [p.name[:2] for p in handouts] == only
-    assert all(student.SOLUTION_BEGIN not in p.read_text() for p in handouts)
+    assert result.notebook == path.name
+    assert result.ok, f"{result.notebook}: {result.error}"
+    assert result.exercises and set(result.exercises.values()) == {"not done"}, result.exercises
+    (handout,) = sorted(tmp_path.glob("*.ipynb"))
+    assert handout.name == path.name and student.SOLUTION_BEGIN not in handout.read_text()
