@@ -171,10 +171,11 @@ STUDENT_RUN = [p for p in NOTEBOOKS if p.name[:2] not in RUN_BY_NBGRADER_TEST]
 def test_student_edition_runs_end_to_end_with_every_exercise_not_done(tmp_path, path):
     """What students get runs to the end (it goes on with the reference solutions), its claims hold, and each
     exercise is reported as not done. 01 and 03 are left to tests/test_nbgrader.py, which runs their release.
-    It runs after the session's shared render of the notebook (tests/course_build.py): like a student after the
-    instructor, it finds in the checkpoint cache the models whose code, data and seeds are the same (those trained
-    with the reference solutions are the student's own)."""
-    course_build.result(path)
+    It runs after the session's shared render of the course (tests/course_build.py), not beside it: like a student
+    after the instructor, it finds in the checkpoint cache the models whose code, data and seeds are the same (those
+    trained with the reference solutions are the student's own)."""
+    for notebook in NOTEBOOKS:
+        course_build.result(notebook)
     (result,) = render.render(
         path.parent, tmp_path, fast=True, student=True, only=[path.stem], echo=lambda text: None, timeout=600
     )
