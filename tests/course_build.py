@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,9 +55,7 @@ def start() -> None:
         marker = BUILD / "session"
         if marker.exists() and marker.read_text() == _session():
             return
-        if BUILD.exists():
-            for path in sorted(BUILD.rglob("*"), reverse=True):  # an earlier session's build: never reused
-                path.unlink() if path.is_file() or path.is_symlink() else path.rmdir()
+        shutil.rmtree(BUILD, ignore_errors=True)  # an earlier session's build: never reused
         BUILD.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "LECTURELIB_FAST": "1"}
         with open(BUILD / "render.log", "w") as log:
