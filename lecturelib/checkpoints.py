@@ -1,5 +1,5 @@
 """The checkpoint store behind `train.fit(..., checkpoint="name")`: the cache key, and files written atomically and
-read safely (torch.load(weights_only=True): no pickled code runs).
+read safely (torch.load(weights_only=True): no pickled code runs); one process at a time trains a given model.
 
 The key is a digest of everything that shapes a training run, each described by value: the model (its class's code,
 its settings and its initial weights, byte for byte: another seed before building it is another key), the training
@@ -13,6 +13,7 @@ globals and closure variables they read; tensors and arrays by their bytes). Som
 from __future__ import annotations
 
 import builtins
+import contextlib
 import dis
 import enum
 import functools
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 from torch import nn
 
 from lecturelib import runtime
@@ -90,8 +92,7 @@ def tensor_digest(t: torch.Tensor) -> str:
 
 
 def _bytes_digest(data) -> str:
-    """SHA-256 of a C-contiguous buffer, read in place (no copy): with the processor's SHA instructions it hashes
-    MNIST's training digits in 0.13 s on the 2-core CPU of docs/benchmarks.md (BLAKE2b of a copy: 0.36 s)."""
+    """SHA-256 of a C-contiguous buffer, read in place: 0.13 s for MNIST's training digits (docs/benchmarks.md)."""
     return hashlib.sha256(data).hexdigest()[:32]
 
 
@@ -99,8 +100,6 @@ def _bytes_digest(data) -> str:
 # notebook, so its qualified name stands for it.
 _EXTERNAL = {"torch", "numpy", "scipy", "sklearn", "matplotlib", "tqdm", "ipywidgets", "IPython", "PIL"}
 _VALUES = (int, float, complex, str, bytes, bool, type(None), range, slice, torch.dtype, torch.device, Path, enum.Enum)
-
-
 _C_CODE = (
     types.BuiltinFunctionType,
     types.MethodDescriptorType,
@@ -158,9 +157,8 @@ def _describe(obj, out: list[str], seen: dict[int, tuple], where: str, depth: in
         out.append(f"module {obj.__name__}")  # what code reads from it is described where it is read
     elif isinstance(obj, functools.partial):
         out.append("partial")
-        step(obj.func, where=f"{where}.func")
-        step(obj.args, where=f"{where}.args")
-        step(obj.keywords, where=f"{where}.keywords")
+        for part in ("func", "args", "keywords"):
+            step(getattr(obj, part), where=f"{where}.{part}")
     elif isinstance(obj, types.MethodType):
         step(obj.__self__, where=f"{where}.__self__")
         step(obj.__func__, where=where)
@@ -238,6 +236,27 @@ def cached_path(name: str, key: str) -> Path:
     return runtime.checkpoint_dir() / f"{name}-{key}.pt"
 
 
+@contextlib.contextmanager
+def training_lock(path: Path, label: str):
+    """Held while train.fit looks up, trains and caches the model at `path`: another process after the same model (a
+    second kernel; `make course` runs two notebooks at once) waits, then loads it. No lock in a read-only folder."""
+    lock = FileLock(str(path.with_name(f".{path.name}.lock")))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(f"{label}: another process is training this very model; waiting to load it from the cache")
+            lock.acquire()
+    except OSError:
+        lock = None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def lookup(path: Path, model: nn.Module) -> tuple[dict | None, str]:
     """(the stored history, "") after loading a usable cached model into `model`; (None, why it trains) otherwise."""
     if not path.exists():
@@ -288,11 +307,9 @@ def _remove_stale_temp_files(folder: Path, older_than_s: float = 600.0) -> None:
     """Temp files of saves killed half-way (SIGKILL, power loss) are removed once they are clearly abandoned."""
     now = time.time()
     for tmp in folder.glob(".*.tmp"):
-        try:
+        with contextlib.suppress(OSError):
             if now - tmp.stat().st_mtime > older_than_s:
                 tmp.unlink()
-        except OSError:
-            pass
 
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> tuple[nn.Module, dict | None]:

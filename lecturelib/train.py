@@ -9,6 +9,7 @@ model is cached and loaded next time instead of retrained, when nothing that sha
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable
@@ -111,30 +112,37 @@ def fit(
             path = checkpoints.cached_path(checkpoint, digest)
         except checkpoints.NotDescribable as err:
             why = f"not cached: {err}; pass key='...' to name the run yourself"
-    if path is not None:
-        stored, why = checkpoints.lookup(path, model)
-        if stored is not None:
-            history = History.from_dict(stored)
-            # why it is the same model is said once, in the setup line (runtime.setup)
-            print(_finished(label, history, f"from the cache, key {key!r}" if key is not None else "from the cache"))
-            return history
-
-    train_t = tuple(t.to(device) for t in train_t)
-    batches = Batches(*train_t, batch_size=batch_size, shuffle=True)
-    optimizer = _adam(model, lr, weight_decay)
-    scheduler = (
-        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(batches))
-        if schedule == "onecycle"
-        else None
-    )
-    # Train on a fork of the random generators, so that what the notebook draws next is the same whether the model
-    # was trained now or loaded from the cache.
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        history = _loop(model, loss_fn, batches, test_t, optimizer, scheduler, epochs, label, progress)
-    if path is not None:
-        why = _save(path, model, history, label) or why
+    # while this process looks the model up and trains it, another one after the very same model waits, then loads it
+    with checkpoints.training_lock(path, label) if path is not None else contextlib.nullcontext():
+        if path is not None:
+            stored, why = checkpoints.lookup(path, model)
+            if stored is not None:
+                history = History.from_dict(stored)
+                # why it is the same model is said once, in the setup line (runtime.setup)
+                how = f"from the cache, key {key!r}" if key is not None else "from the cache"
+                print(_finished(label, history, how))
+                return history
+        history = _train(model, loss_fn, train_t, test_t, device, settings, label, progress)
+        if path is not None:
+            why = _save(path, model, history, label) or why
     print(_finished(label, history, "trained" + (f"; {why}" if why else "")))
     return history
+
+
+def _train(model, loss_fn, train_t, test_t, device, settings, label, progress) -> History:
+    """Train on a fork of the random generators, so that what the notebook draws next is the same whether the model
+    was trained now or loaded from the cache."""
+    epochs, lr = settings["epochs"], settings["lr"]
+    train_t = tuple(t.to(device) for t in train_t)
+    batches = Batches(*train_t, batch_size=settings["batch_size"], shuffle=True)
+    optimizer = _adam(model, lr, settings["weight_decay"])
+    scheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(batches))
+        if settings["schedule"] == "onecycle"
+        else None
+    )
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        return _loop(model, loss_fn, batches, test_t, optimizer, scheduler, epochs, label, progress)
 
 
 def _finished(label: str, history: History, how: str) -> str:

@@ -909,6 +909,9 @@ def _walk_deck(page, panel, copy: Path, shots: Path, drive: bool = True) -> dict
             moves += _drive_every_control(page, panel, here, shots)
             slide["height"] = max(slide["height"], panel.evaluate(_DECK_STEP)["height"])  # redrawn: measure again
             panel.evaluate("panel => panel.querySelector('.jp-Cell.jp-mod-active').focus()")  # the deck's keys
+        expected_all = all(i in shown for i, cell in enumerate(nb.cells) if _should_show(cell))
+        if expected_all and not page.evaluate(_CAN_GO_ON):
+            break  # the last slide: every cell has shown and the remote offers neither → nor ↓
         if not _step(page, state["active"]):
             break  # the last slide
         page.evaluate(_TWO_FRAMES)  # what the step changed is laid out and painted before it is measured

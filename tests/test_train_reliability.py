@@ -2,6 +2,9 @@
 
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -254,3 +257,38 @@ def test_mistakes_get_errors_that_name_the_fix(call, error, words):
     with pytest.raises(error, match=None) as info:
         call()
     assert words in str(info.value)
+
+
+# --- two processes after the same model ---------------------------------------------------------------------------
+_FIT_IN_ANOTHER_PROCESS = """
+import torch
+from lecturelib import models, objectives, train
+x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+torch.manual_seed(0)
+train.fit(models.LinearAE(2), lambda ae, b: {"loss": objectives.reconstruction_error(b, ae(b)).mean()}, x,
+          epochs=2, batch_size=32, checkpoint="run", key="shared", progress=False)
+"""
+
+
+def test_a_second_process_waits_for_the_model_being_trained_and_loads_it(checkpoints_in_tmp):
+    """`make course` runs two notebooks at once: a kernel after a model that another kernel is training waits for it
+    (checkpoints.training_lock) and loads it, instead of training it a second time."""
+
+    path = checkpoints.cached_path("run", checkpoints.given_key("shared"))
+    with checkpoints.training_lock(path, "this test"):  # this process "trains" the model
+        other = subprocess.Popen(
+            [sys.executable, "-c", _FIT_IN_ANOTHER_PROCESS],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        first = other.stdout.readline()  # blocks until the other process says something
+        assert "waiting to load it from the cache" in first, first
+        torch.manual_seed(0)
+        model = models.LinearAE(2)
+        history = train.History(train={"loss": [1.0, 0.5]}, test={}, seconds=[0.1, 0.1])
+        checkpoints.save_checkpoint(path, model, history)
+    rest = other.communicate(timeout=60)[0]
+    assert other.returncode == 0, rest
+    assert "2 epochs in 0.2 s, loss 0.5 (from the cache, key 'shared')" in rest, rest
