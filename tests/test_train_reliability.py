@@ -292,3 +292,15 @@ def test_a_second_process_waits_for_the_model_being_trained_and_loads_it(checkpo
     rest = other.communicate(timeout=60)[0]
     assert other.returncode == 0, rest
     assert "2 epochs in 0.2 s, loss 0.5 (from the cache, key 'shared')" in rest, rest
+
+
+def test_a_lock_file_that_cannot_be_made_does_not_stop_training(checkpoints_in_tmp, monkeypatch, capsys):
+    """A cache folder where no lock file can be made (read-only for the lock, as on some shared drives) trains and
+    caches as before, without waiting."""
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self.lock_file))
+
+    monkeypatch.setattr(checkpoints.FileLock, "acquire", refuse)
+    _fit(mse)
+    assert "(trained)" in capsys.readouterr().out and len(cached(checkpoints_in_tmp)) == 1
