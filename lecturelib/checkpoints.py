@@ -238,8 +238,8 @@ def cached_path(name: str, key: str) -> Path:
 
 @contextlib.contextmanager
 def training_lock(path: Path, label: str):
-    """Held while train.fit looks up, trains and caches the model at `path`: another process after the same model (a
-    second kernel; `make course` runs two notebooks at once) waits, then loads it. No lock in a read-only folder."""
+    """Held while train.fit looks up, trains and caches the model at `path`: another process after the same model
+    (notebooks 06 and 07 open side by side; a test run beside a course run) waits, then loads it. None if read-only."""
     lock = FileLock(str(path.with_name(f".{path.name}.lock")))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
