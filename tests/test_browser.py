@@ -889,6 +889,7 @@ def _walk_deck(page, panel, copy: Path, shots: Path, drive: bool = True) -> dict
     nb = nbformat.read(copy, as_version=4)
     slides: dict[tuple, dict] = {}
     shown, driven, moves, steps = set(), set(), [], 0
+    expected = {i for i, cell in enumerate(nb.cells) if _should_show(cell)}  # the cells some slide must show
     _start_deck(page, f"{copy.stem}-deck")
     figures = panel.evaluate(_TAG_LIVE_FIGURES)["figures"] if drive else []
     while steps <= len(nb.cells) + 1:
@@ -909,8 +910,7 @@ def _walk_deck(page, panel, copy: Path, shots: Path, drive: bool = True) -> dict
             moves += _drive_every_control(page, panel, here, shots)
             slide["height"] = max(slide["height"], panel.evaluate(_DECK_STEP)["height"])  # redrawn: measure again
             panel.evaluate("panel => panel.querySelector('.jp-Cell.jp-mod-active').focus()")  # the deck's keys
-        expected_all = all(i in shown for i, cell in enumerate(nb.cells) if _should_show(cell))
-        if expected_all and not page.evaluate(_CAN_GO_ON):
+        if expected <= shown and not page.evaluate(_CAN_GO_ON):
             break  # the last slide: every cell has shown and the remote offers neither → nor ↓
         if not _step(page, state["active"]):
             break  # the last slide
@@ -918,7 +918,7 @@ def _walk_deck(page, panel, copy: Path, shots: Path, drive: bool = True) -> dict
     return {
         "slides": [{k: v for k, v in slide.items()} for slide in slides.values()],
         "shown": sorted(shown),
-        "missing": [i for i, cell in enumerate(nb.cells) if _should_show(cell) and i not in shown],
+        "missing": sorted(expected - shown),
         "figures": figures,
         "moves": moves,
         "steps": steps,

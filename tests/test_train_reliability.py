@@ -271,9 +271,8 @@ train.fit(models.LinearAE(2), lambda ae, b: {"loss": objectives.reconstruction_e
 
 
 def test_a_second_process_waits_for_the_model_being_trained_and_loads_it(checkpoints_in_tmp):
-    """`make course` runs two notebooks at once: a kernel after a model that another kernel is training waits for it
-    (checkpoints.training_lock) and loads it, instead of training it a second time."""
-
+    """Two kernels after the same model (06 and 07 open side by side): the one that finds the model being trained
+    waits for it (checkpoints.training_lock) and loads it, instead of training it a second time."""
     path = checkpoints.cached_path("run", checkpoints.given_key("shared"))
     with checkpoints.training_lock(path, "this test"):  # this process "trains" the model
         other = subprocess.Popen(
