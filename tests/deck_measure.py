@@ -92,9 +92,10 @@ EXPOSE_REVEAL = """() => { window.Reveal = window.Reveal || Object.entries(requi
   .find(([name]) => /dist\\/reveal(\\.min)?(\\.js)?$/.test(name))[1]; }"""
 
 
-def open_deck(browser, path: Path):
+def open_deck(browser, path: Path, seen: dict | None = None):
     """A 1280x720 page showing the deck at `path`, every request outside file:/data:/blob: aborted, reveal.js ready
-    and MathJax done. Returns (context, page, blocked): close the context when done."""
+    and MathJax done. Returns (context, page, blocked): close the context when done. `seen`, a dict: the requests
+    that failed and the page's errors are appended to its lists "failed" and "errors" from the first request on."""
     context = browser.new_context(viewport=VIEWPORT)
     blocked: list[str] = []
 
@@ -107,6 +108,10 @@ def open_deck(browser, path: Path):
 
     context.route("**/*", guard)
     page = context.new_page()
+    if seen is not None:
+        page.on("requestfailed", lambda request: seen["failed"].append(request.url))
+        page.on("pageerror", lambda error: seen["errors"].append(str(error)))
+        page.on("console", lambda message: seen["errors"].append(message.text) if message.type == "error" else None)
     page.goto(Path(path).resolve().as_uri())
     page.wait_for_function("() => document.querySelector('.reveal.ready')", timeout=30_000)
     page.evaluate(EXPOSE_REVEAL)
