@@ -4,7 +4,7 @@
 "loss" is minimised, every term is logged), keeps the data on the model's device and slices mini-batches there,
 evaluates on a held-out split each epoch, and prints one line when it is done. With `checkpoint="name"` the trained
 model is cached and loaded next time instead of retrained, when nothing that shaped the training changed
-(lecturelib.checkpoints says exactly what that covers).
+(lecturelib.cachekey says exactly what that covers).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from lecturelib import checkpoints
+from lecturelib import cachekey, checkpoints
 from lecturelib.checks import finite_number, positive_int
 from lecturelib.data import Batches
 
@@ -81,7 +81,7 @@ def fit(
     train, test: tensor (N, ...) or tuple of tensors; moved to the model's device once.
     schedule: "onecycle" (warm-up to lr, then anneal: best for short budgets) or "constant".
     checkpoint: a name; the trained model is cached under runtime.checkpoint_dir() and loaded instead of retrained
-        when nothing that shaped the training changed (lecturelib.checkpoints lists what the key covers).
+        when nothing that shaped the training changed (lecturelib.cachekey lists what the key covers).
     key: with `checkpoint`, a name of your own for the run instead of the inferred key (you answer for its staying
         true: change it when the run changes).
     label: what the progress bar and the final line call the run (default: `checkpoint`, else the model's class).
@@ -107,10 +107,10 @@ def fit(
     path, why = None, ""
     if checkpoint is not None:
         try:
-            digest = checkpoints.given_key(key) if key is not None else None
-            digest = digest or checkpoints.cache_key(model, loss_fn, train_t, test_t, settings)
+            digest = cachekey.given_key(key) if key is not None else None
+            digest = digest or cachekey.cache_key(model, loss_fn, train_t, test_t, settings)
             path = checkpoints.cached_path(checkpoint, digest)
-        except checkpoints.NotDescribable as err:
+        except cachekey.NotDescribable as err:
             why = f"not cached: {err}; pass key='...' to name the run yourself"
     # while this process looks the model up and trains it, another one after the very same model waits, then loads it
     with checkpoints.training_lock(path, label) if path is not None else contextlib.nullcontext():

@@ -156,3 +156,47 @@ def test_fit_prints_one_finished_line_trained_or_loaded(capsys):
     assert re.fullmatch(FINISHED + r" \(from the cache\)", loaded)
     train.fit(models.LinearAE(2), mse, x, epochs=1, batch_size=16, progress=False)
     assert re.fullmatch(r"LinearAE: 1 epoch in .* \(trained\)\n", capsys.readouterr().out)
+
+
+def _loss_from(folder, name: str, source: str):
+    """`loss` of a module written from `source` to folder/name.py (a file: the key reads a function's source)."""
+    import importlib.util
+
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.loss
+
+
+SOLUTION = """
+def loss(ae, x):
+    ### BEGIN SOLUTION
+    x_hat = ae(x)  # (N, 1, 28, 28)
+    return {"loss": (x - x_hat).pow(2).flatten(1).sum(1).mean()}
+    ### END SOLUTION
+"""
+HANDED_IN = """
+def loss(ae, x):
+    x_hat = ae(x)
+
+    return {"loss": (x - x_hat).pow(2).flatten(1)
+                    .sum(1).mean()}
+"""
+
+
+def test_a_comment_or_another_layout_of_the_same_code_reuses_the_model(tmp_path, checkpoints_in_tmp, capsys):
+    """What counts is the code as Python parses it: the instructor's solution and the same lines handed in without
+    the solution markers and comments, laid out otherwise, train the same model, so the second run loads it."""
+    run(_loss_from(tmp_path, "instructor", SOLUTION))
+    capsys.readouterr()
+    run(_loss_from(tmp_path, "student", HANDED_IN))
+    assert len(cached(checkpoints_in_tmp)) == 1
+    assert "from the cache" in capsys.readouterr().out
+
+
+def test_one_changed_token_in_the_code_retrains(tmp_path, checkpoints_in_tmp, capsys):
+    run(_loss_from(tmp_path, "instructor", SOLUTION))
+    run(_loss_from(tmp_path, "student", HANDED_IN.replace("sum(1)", "mean(1)")))  # the per-pixel slip of 1.1
+    assert len(cached(checkpoints_in_tmp)) == 2

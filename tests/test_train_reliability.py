@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lecturelib import checkpoints, models, objectives, train
+from lecturelib import cachekey, checkpoints, models, objectives, train
 
 
 @pytest.fixture(autouse=True)
@@ -273,7 +273,7 @@ train.fit(models.LinearAE(2), lambda ae, b: {"loss": objectives.reconstruction_e
 def test_a_second_process_waits_for_the_model_being_trained_and_loads_it(checkpoints_in_tmp):
     """Two kernels after the same model (06 and 07 open side by side): the one that finds the model being trained
     waits for it (checkpoints.training_lock) and loads it, instead of training it a second time."""
-    path = checkpoints.cached_path("run", checkpoints.given_key("shared"))
+    path = checkpoints.cached_path("run", cachekey.given_key("shared"))
     with checkpoints.training_lock(path, "this test"):  # this process "trains" the model
         other = subprocess.Popen(
             [sys.executable, "-c", _FIT_IN_ANOTHER_PROCESS],

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import distributions as D
 
-from lecturelib import checkpoints, models, objectives, quality, train
+from lecturelib import cachekey, models, objectives, quality, train
 
 
 def binary_images(n: int, seed: int = 0) -> torch.Tensor:
@@ -106,8 +106,8 @@ def test_beta_vae_loss_at_beta_one_is_the_negative_elbo():
 
 
 def test_beta_vae_losses_are_told_apart_by_the_checkpoint_cache():
-    assert checkpoints.digest(objectives.beta_vae_loss(1.0)) != checkpoints.digest(objectives.beta_vae_loss(4.0))
-    assert checkpoints.digest(objectives.beta_vae_loss(4)) == checkpoints.digest(objectives.beta_vae_loss(4.0))
+    assert cachekey.digest(objectives.beta_vae_loss(1.0)) != cachekey.digest(objectives.beta_vae_loss(4.0))
+    assert cachekey.digest(objectives.beta_vae_loss(4)) == cachekey.digest(objectives.beta_vae_loss(4.0))
 
 
 @pytest.mark.parametrize("beta", [-1.0, float("nan"), "2", True])
