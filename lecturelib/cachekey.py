@@ -201,8 +201,7 @@ def _describe_function(fn: types.FunctionType, out: list[str], step) -> None:
             elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
                 attributes.add(ins.argval)
     try:  # its code as Python parses it (comments, blank lines and layout do not change what it computes)
-        source = inspect.getsource(fn)
-        out.append(_parsed(source))
+        out.append(_parsed(inspect.getsource(fn)))
     except (OSError, TypeError):  # code without a file (exec'd): its bytecode and constants
         out.append(fn.__code__.co_code.hex() + repr([c for c in fn.__code__.co_consts if not inspect.iscode(c)]))
     for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):

@@ -35,9 +35,13 @@ def cached_path(name: str, key: str) -> Path:
 
 
 @contextlib.contextmanager
-def training_lock(path: Path, label: str):
+def training_lock(path: Path | None, label: str):
     """Held while train.fit looks up, trains and caches the model at `path`: another process after the same model
-    (notebooks 06 and 07 open side by side; a test run beside a course run) waits, then loads it. None if read-only."""
+    (notebooks 06 and 07 open side by side; a test run beside a course run) waits, then loads it. No lock without a
+    path (nothing is cached) or where the lock file cannot be made (a read-only folder)."""
+    if path is None:
+        yield
+        return
     lock = FileLock(str(path.with_name(f".{path.name}.lock")))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ model is cached and loaded next time instead of retrained, when nothing that sha
 
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from collections.abc import Callable
@@ -113,7 +112,7 @@ def fit(
         except cachekey.NotDescribable as err:
             why = f"not cached: {err}; pass key='...' to name the run yourself"
     # while this process looks the model up and trains it, another one after the very same model waits, then loads it
-    with checkpoints.training_lock(path, label) if path is not None else contextlib.nullcontext():
+    with checkpoints.training_lock(path, label):
         if path is not None:
             stored, why = checkpoints.lookup(path, model)
             if stored is not None:
