@@ -86,6 +86,31 @@ def _printed_lines(nb) -> list[str]:
     return lines
 
 
+def judge(notebook: str, lines: list[str], *, fast: bool, error: str = "") -> Result:
+    """What a run of `notebook` printed (`lines`, its cells' stdout in order), read as a Result: the device line and
+    the mode it names, the claims, the exercises' verdicts. Not ok if `error`, a claim failed (✗) or the kernel ran
+    another mode than `fast` asks. Also reads a run in JupyterLab (tests/test_browser.py, its outputs' text)."""
+    device = next((line.strip() for line in lines if line.startswith(DEVICE_PREFIX)), "")
+    result = Result(
+        notebook=notebook,
+        ok=not error,
+        seconds=0.0,
+        error=error,
+        device=device,
+        claims=[line.strip() for line in lines if line.strip().startswith(CLAIM_MARKS)],
+        mode=("fast" if " mode fast" in device else "full" if " mode full" in device else ""),
+        exercises={
+            m[1]: {"✓": "correct", "○": "not done", "✗": "wrong"}[m[3]] for m in map(EXERCISE_LINE.match, lines) if m
+        },
+    )
+    if any(line.startswith("✗") for line in result.claims):
+        result.ok = False
+    if result.mode and result.mode != ("fast" if fast else "full"):  # the kernel ran another mode than asked for
+        result.ok = False
+        result.error = result.error or f"ran in {result.mode} mode, asked for {'fast' if fast else 'full'}"
+    return result
+
+
 def _error_line(nb, exc: BaseException) -> str:
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -221,25 +246,8 @@ def run_notebook(
             seconds=0.0,
             error=f"unreadable notebook: {type(err).__name__}: {str(err).strip().splitlines()[0][:200]}",
         )
-    lines = _printed_lines(nb)
-    device = next((line.strip() for line in lines if line.startswith(DEVICE_PREFIX)), "")
-    result = Result(
-        notebook=path.name,
-        ok=not error,
-        seconds=round(seconds, 1),
-        error=error,
-        device=device,
-        claims=[line.strip() for line in lines if line.strip().startswith(CLAIM_MARKS)],
-        mode=("fast" if " mode fast" in device else "full" if " mode full" in device else ""),
-        exercises={
-            m[1]: {"✓": "correct", "○": "not done", "✗": "wrong"}[m[3]] for m in map(EXERCISE_LINE.match, lines) if m
-        },
-    )
-    if any(line.startswith("✗") for line in result.claims):
-        result.ok = False
-    if result.mode and result.mode != ("fast" if fast else "full"):  # the kernel ran another mode than asked for
-        result.ok = False
-        result.error = result.error or f"ran in {result.mode} mode, asked for {'fast' if fast else 'full'}"
+    result = judge(path.name, _printed_lines(nb), fast=fast, error=error)
+    result.seconds = round(seconds, 1)
     out.mkdir(parents=True, exist_ok=True)
     targets = {"ipynb": out / f"{path.stem}.ipynb", "html": out / f"{path.stem}.html"}
     nbformat.write(nb, targets["ipynb"])

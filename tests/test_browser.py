@@ -51,7 +51,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import student
+from course import render, student
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -190,6 +190,11 @@ _PROMPTS = "[...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden)
 _PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 # Outputs under `root` that hold a traceback: a cell's, or a LiveFigure's (its Output widget shows the draw's error).
 _TRACEBACKS = "root => [...root.querySelectorAll('.jp-OutputArea-output')].filter(e => /Traceback/.test(e.textContent))"
+# What the cells printed (their stdout outputs, in order; a LiveFigure's Output widget is not a cell's output), as
+# lines: what course.render reads from an executed notebook (course.render.judge).
+_PRINTED = """panel => [...panel.querySelectorAll(
+  '.jp-Notebook .jp-Cell .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stdout"]')]
+  .filter(e => !e.closest('.jupyter-widgets')).flatMap(e => e.textContent.split('\\n'))"""
 
 
 IDLE_S = 3
@@ -588,7 +593,8 @@ def _drive_notebook(browser, lab, path: Path, folder: Path = COPIES, edition: bo
     copy = presenter_copy(path, folder, edition)
     written = copy.read_bytes()
     notebook = copy.relative_to(REPO).as_posix()
-    seen = _DRIVEN[path.stem] = {"error": None, "figures": [], "stray": [], "widths": [], "moves": [], "deck": None}
+    seen = _DRIVEN[path.stem] = {"error": None, "printed": None, "figures": [], "stray": [], "widths": [], "moves": []}
+    seen["deck"] = None
     started = time.monotonic()
     page = browser.new_page(viewport=HALL)
     try:
@@ -596,6 +602,7 @@ def _drive_notebook(browser, lab, path: Path, folder: Path = COPIES, edition: bo
         seen["ran_s"] = round(time.monotonic() - started, 1)
         _show_file_browser(page)
         panel = page.locator(_PANEL).first
+        seen["printed"] = panel.evaluate(_PRINTED)
         tagged = panel.evaluate(_TAG_LIVE_FIGURES)
         seen["figures"], seen["stray"] = tagged["figures"], tagged["stray"]
         seen["widths"] = panel.evaluate(_FIGURE_WIDTHS)
@@ -656,6 +663,29 @@ def test_every_control_redraws_its_figure(lab, browser, path):
     assert not failed, "\n".join(map(_describe, failed))
     moved = {(m["figure"], m["label"]) for m in seen["moves"] if "enables" not in m}
     assert len(moved) == sum(f["controls"] for f in seen["figures"]), f"{path.stem}: not every control was moved"
+
+
+def _exercise_numbers(path: Path) -> set[str]:
+    """A notebook's exercises and questions as their verdict lines number them: "6.3" for grade ids "06-ex3-…"."""
+    ids = (cell.metadata.get("nbgrader", {}).get("grade_id", "") for cell in nbformat.read(path, as_version=4).cells)
+    return {f"{int(m[1])}.{m[2]}" for m in map(re.compile(r"^(\d\d)-(?:ex|q)(\d+)-").match, ids) if m}
+
+
+@pytest.mark.parametrize("path", COURSE, ids=[p.stem for p in COURSE])
+def test_student_code_runs_to_the_end_in_jupyterlab_with_every_exercise_not_done(lab, browser, path):
+    """What students get, run the way they run it: Run All in JupyterLab with every exercise as handed out. The copy
+    the lab runs is the presenter edition, whose code cells are the student edition's (tests/test_student_edition.py
+    checks that). It runs to the end (each exercise goes on with the reference solution), in fast mode; every claim
+    it prints holds, and every exercise and question reports "not done" (course.render.judge reads the lines the
+    cells printed, as it reads an executed notebook)."""
+    seen = _drive_notebook(browser, lab, path)
+    assert seen["printed"] is not None, f"{path.stem} did not run to the end in JupyterLab: {seen['error']}"
+    result = render.judge(path.name, seen["printed"], fast=True)
+    assert result.mode == "fast", f"{path.stem}: no device line naming fast mode: {result.device!r}"
+    assert result.claims, f"{path.stem} printed no claim"
+    failed = [line for line in result.claims if line.startswith("✗")]
+    assert not failed, f"{path.stem}: claims that failed on the student's code:\n" + "\n".join(failed)
+    assert result.exercises == dict.fromkeys(sorted(_exercise_numbers(path)), "not done"), result.exercises
 
 
 def _shrunk(seen: dict) -> list[dict]:

@@ -3,11 +3,13 @@ test, no instructor-only cell, and runs to the end; the presenter edition keeps 
 answer; the solutions deck has one slide per exercise."""
 
 import ast
+import importlib.util
 import json
 import re
 from pathlib import Path
 
 import course_build
+import deck_measure
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -162,18 +164,35 @@ def test_solutions_edition_has_one_slide_per_exercise_with_its_verdict():
     assert "hide-input" in verdict.metadata["tags"] and verdict.metadata["slideshow"]["slide_type"] == "fragment"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_the_presenter_edition_runs_the_student_editions_code(path):
+    """The presenter edition has the student edition's code cells, in order (it adds speaker notes, all markdown):
+    so tests/test_browser.py's Run All of the presenter copy in JupyterLab is the student's run too."""
+    nb = nbformat.read(path, as_version=4)
+    code = [
+        [cell.source for cell in edition.cells if cell.cell_type == "code"]
+        for edition in (student.student_edition(nb), student.presenter_edition(nb, outputs=False))
+    ]
+    assert code[0] == code[1], f"{path.name}: an instructor-only code cell would run in the lab but not for students"
+
+
 STUDENT_RUN = [p for p in NOTEBOOKS if p.name[:2] not in RUN_BY_NBGRADER_TEST]
+# Where tests/test_browser.py can run (Chromium and playwright), it runs every notebook's student code in JupyterLab
+# (test_student_code_runs_to_the_end_in_jupyterlab_with_every_exercise_not_done); elsewhere nbclient runs it here.
+IN_JUPYTERLAB = Path(deck_measure.CHROMIUM).exists() and importlib.util.find_spec("playwright") is not None
 
 
 @pytest.mark.slow
 @pytest.mark.course_build
+@pytest.mark.skipif(IN_JUPYTERLAB, reason="run in JupyterLab by tests/test_browser.py, Chromium being here")
 @pytest.mark.parametrize("path", STUDENT_RUN, ids=[p.name[:2] for p in STUDENT_RUN])
 def test_student_edition_runs_end_to_end_with_every_exercise_not_done(tmp_path, path):
     """What students get runs to the end (it goes on with the reference solutions), its claims hold, and each
-    exercise is reported as not done. 01 and 03 are left to tests/test_nbgrader.py, which runs their release.
-    It runs after the session's shared render of the course (tests/course_build.py), not beside it: like a student
-    after the instructor, it finds in the checkpoint cache the models whose code, data and seeds are the same (those
-    trained with the reference solutions are the student's own)."""
+    exercise is reported as not done; under nbclient, where no browser can run it in JupyterLab. 01 and 03 are left
+    to tests/test_nbgrader.py, which runs their release. It runs after the session's shared render of the course
+    (tests/course_build.py), not beside it: like a student after the instructor, it finds in the checkpoint cache
+    the models whose code, data and seeds are the same (those trained with the reference solutions are the
+    student's own)."""
     for notebook in NOTEBOOKS:
         course_build.result(notebook)
     (result,) = render.render(
