@@ -122,10 +122,11 @@ def open_deck(browser, path: Path, seen: dict | None = None):
     return context, page, blocked
 
 
-def measure_deck(page, shots: Path | None = None) -> list[dict]:
+def measure_deck(page, shots: Path | None = None, every: bool = True) -> list[dict]:
     """Visit every slide of the deck on `page` (each horizontal slide, each of its vertical subslides, all fragments
     shown) and measure it with SLIDE_JS; one dict per slide: index, heading, height, wide, text. `shots`: a folder
-    for a screenshot of each slide (<h>.<v>.png)."""
+    for a screenshot (<h>.<v>.png) of each slide, or (`every=False`) of each slide with a problem (a shot costs
+    about as much as measuring the slide)."""
     positions = page.evaluate(
         "() => Reveal.getSlides().map(s => { const i = Reveal.getIndices(s); "
         "return [i.h, i.v || 0, s.querySelectorAll('.fragment').length]; })"
@@ -135,7 +136,7 @@ def measure_deck(page, shots: Path | None = None) -> list[dict]:
         page.evaluate(f"() => Reveal.slide({h}, {v}, {fragments - 1 if fragments else -1})")
         page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         slides.append(page.evaluate(SLIDE_JS))
-        if shots:
+        if shots and (every or problems(slides[-1])):
             page.screenshot(path=str(Path(shots) / f"{h}.{v}.png"))
     return slides
 

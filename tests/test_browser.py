@@ -17,6 +17,7 @@ nothing is downloaded). Screenshots go to build/browser/. Skipped where /usr/bin
   720 px tall with no code, maths or output wider than its box (tests/deck_measure.py's rules), every LiveFigure is
   reached on its slide and moved there, and no slide shows a solution marker or a line of the instructor's solutions.
   Screenshots and a report.json (each move, each figure's width, each slide measured) in build/browser/<notebook>/.
+  A slide is shot when its measurement finds a problem; BROWSER_SHOTS=all shoots every slide, live and static.
 - Every slide of every notebook, static: the deck `render --slides` writes, from the test session's one fast render of
   the course (tests/course_build.py, build/ci/; screenshots in build/browser/static/), opened offline at 1280×720 and
   measured slide by slide (tests/deck_measure.py): every slide and subslide at most 720 px tall, nothing too wide, no
@@ -56,6 +57,7 @@ from course import render, student
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "build" / "browser"
+EVERY_SLIDE_SHOT = os.environ.get("BROWSER_SHOTS") == "all"  # else only the slides with a problem are shot
 FIXTURE_NOTEBOOK = "build/browser/fixture_live_figure.ipynb"
 DECK_NOTEBOOK = "build/browser/present/fixture_deck.ipynb"  # presented from a copy in build/, as the README says
 COURSE = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -930,7 +932,7 @@ def _walk_deck(page, panel, copy: Path, shots: Path, drive: bool = True) -> dict
         slide["height"] = max(slide["height"], state["height"])
         slide["wide"] += [w for w in state["wide"] if w not in slide["wide"]]
         slide["text"] += "\n" + _shown_text(nb, state)
-        if slide["number"] == len(slides) - 1 and "shot" not in slide:
+        if "shot" not in slide and (EVERY_SLIDE_SHOT or deck_measure.problems({**slide, "text": ""})):
             slide["shot"] = f"{slide['number']:02d}.png"
             # the deck's fade (a 0.1 s CSS transition; the sizes do not fade) fast-forwarded to its end for the picture
             page.screenshot(path=str(shots / slide["shot"]), animations="disabled")
@@ -1019,7 +1021,8 @@ WALK_FIXTURE = "build/browser/present/fixture_walk.ipynb"
 
 def test_the_deck_walk_reports_what_does_not_fit_or_never_shows(lab, browser):
     """The live deck walk can fail: on a fixture notebook it moves the widget on its slide, and reports a cell marked
-    "-" that deck mode never shows, a slide taller than 720 px, a code line wider than its box and a solution line."""
+    "-" that deck mode never shows, a slide taller than 720 px, a code line wider than its box and a solution line;
+    the two slides that do not fit are shot."""
     slide, sub = {"slideshow": {"slide_type": "slide"}}, {"slideshow": {"slide_type": "subslide"}}
     cells = [
         new_markdown_cell("# A deck\n\nThe bar's height is $h$.", metadata=slide),
@@ -1052,6 +1055,9 @@ def test_the_deck_walk_reports_what_does_not_fit_or_never_shows(lab, browser):
     assert not deck_measure.problems({**by_cell[0], "text": ""}), by_cell[0]
     assert by_cell[2]["height"] > 720 and any("px tall" in p for p in deck_measure.problems(by_cell[2]))
     assert [w["what"] for w in by_cell[4]["wide"]][:1] == ["code"], by_cell[4]["wide"]
+    if not EVERY_SLIDE_SHOT:  # the slides with a problem are shot, the others not
+        assert [cell for cell, slide in sorted(by_cell.items()) if "shot" in slide] == [2, 4]
+        assert all((shots / by_cell[cell]["shot"]).is_file() for cell in (2, 4))
     assert solutions_on_screen(by_cell[7]["text"], solution_lines(path)) == ["return 'forty-two'"]
     assert "a speaker note" not in "".join(slide["text"] for slide in deck["slides"])
 
@@ -1117,7 +1123,7 @@ def _opened_deck(browser, path: Path) -> dict:
                 _check_deck(page, path.stem[:2], seen)
             except Exception as error:  # noqa: BLE001 - reported by the offline test, not by the first caller
                 opened["offline"] = f"{type(error).__name__}: {error}"
-            opened["slides"] = deck_measure.measure_deck(page, shots)
+            opened["slides"] = deck_measure.measure_deck(page, shots, every=EVERY_SLIDE_SHOT)
         finally:
             context.close()
         _OPENED[path.stem] = opened
