@@ -4,8 +4,7 @@ nothing is downloaded). Screenshots go to build/browser/. Skipped where /usr/bin
 - Live widgets: `jupyter lab` on localhost with a random token runs a fixture notebook; the first slider is moved with
   the keyboard and the screenshots show that the figure under it changed. The same in jupyterlab-slideshow's deck
   mode (the presenting route): → moves to the slide with the widget, and its slider still redraws the figure.
-- Every control of every course notebook: one lab server for the module and one page (each notebook opened in it in
-  turn, as an instructor does; a drive that fails closes it); each notebook (its presenter copy in
+- Every control of every course notebook: one lab server for the module; each notebook (its presenter copy in
   build/browser/notebooks/, made as `make present` makes it: course.student.presenter_edition; autosave off) runs
   all its cells in fast mode (LECTURELIB_FAST=1 in the kernel's environment; models cached where
   LECTURELIB_CHECKPOINTS, else checkpoints/, says) at 1280×720 with the file browser open. Every LiveFigure's sliders
@@ -127,7 +126,6 @@ def lab_server(home: Path):
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.root_dir={REPO}",
         "--ServerApp.port_retries=0",
-        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: the next notebook opens in the same page
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # CI containers run as root (and `make present` adds it there too)
@@ -201,17 +199,6 @@ _PRINTED = """panel => [...panel.querySelectorAll(
   .filter(e => !e.closest('.jupyter-widgets')).flatMap(e => e.textContent.split('\\n'))"""
 
 
-# The page shows JupyterLab (started with expose_app_in_browser) and nothing else is open in it.
-_LAB_SHOWN = "() => Boolean(window.jupyterapp) && ![...window.jupyterapp.shell.widgets('main')].length"
-_OPEN_NEXT = "async path => { await window.jupyterapp.commands.execute('docmanager:open', {path}); return true; }"
-# Leave the page as _LAB_SHOWN wants it: deck mode stopped, every document closed without saving (disposed: closing a
-# notebook with outputs would ask whether to save it).
-_CLOSE_ALL = """async () => {
-  await window.jupyterapp.commands.execute('deck:stop');
-  for (const widget of [...window.jupyterapp.shell.widgets('main')]) widget.dispose();
-  return ![...window.jupyterapp.shell.widgets('main')].length;
-}"""
-
 IDLE_S = 3
 _IDLE_FOR = """ms => {
   const idle = [...document.querySelectorAll('.jp-StatusBar-Widget')].some(e => /\\|\\s*Idle/.test(e.textContent));
@@ -233,11 +220,8 @@ def _open_and_run_all(page, lab, notebook: str, stem: str, timeout_s: float, sho
     stops at a failing cell). The whole page is kept in `shot` (default build/browser/<stem>-ran.png)."""
     shot = shot or SHOTS / f"{stem}-ran.png"
     base, token, _ = lab
-    if page.evaluate(_LAB_SHOWN):  # the hall page (_hall_page): opened in it, as an instructor opens the next one
-        page.evaluate(_OPEN_NEXT, notebook)
-    else:  # a workspace of its own, reset: only this notebook open, whatever an earlier test left in the lab
-        page.goto(f"{base}/lab/workspaces/{stem}/tree/{notebook}?reset&token={token}")
-    page.evaluate("() => { window.__idleSince = null; }")  # _IDLE_FOR's clock, from an earlier notebook in the page
+    # A workspace of its own, reset: only this notebook open, whatever an earlier test left in the lab.
+    page.goto(f"{base}/lab/workspaces/{stem}/tree/{notebook}?reset&token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
     _dismiss_kernel_dialog(page)
     page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\|\s*Idle")).first.wait_for(timeout=60_000)
@@ -597,20 +581,6 @@ def presenter_copy(path: Path, folder: Path = COPIES, edition: bool = True) -> P
     return copy
 
 
-_HALL_PAGE: dict[int, object] = {}  # id(browser) -> the page the course notebooks are driven in, one after another
-
-
-def _hall_page(browser):
-    """The page at 1280×720 in which the course notebooks are driven one after another, as an instructor goes from
-    one notebook to the next in one JupyterLab tab: the first drive loads JupyterLab in it, the next ones open their
-    notebook in it (loading JupyterLab costs Chromium about 6 CPU-s). A drive that fails closes it: the next one
-    starts from a new page."""
-    page = _HALL_PAGE.get(id(browser))
-    if page is None or page.is_closed():
-        page = _HALL_PAGE[id(browser)] = browser.new_page(viewport=HALL)
-    return page
-
-
 def _drive_notebook(browser, lab, path: Path, folder: Path = COPIES, edition: bool = True) -> dict:
     """Open the presenter copy of a course notebook (presenter_copy, in build/browser/notebooks/) at 1280×720 with the
     file browser open, run all its cells in fast mode, measure every figure's width, move every control of every
@@ -628,7 +598,7 @@ def _drive_notebook(browser, lab, path: Path, folder: Path = COPIES, edition: bo
     seen = _DRIVEN[path.stem] = {"error": None, "printed": None, "figures": [], "stray": [], "widths": [], "moves": []}
     seen["deck"] = None
     started = time.monotonic()
-    page = _hall_page(browser)
+    page = browser.new_page(viewport=HALL)
     try:
         _open_and_run_all(page, lab, notebook, f"drive-{path.stem}", RUN_ALL_S, shot=shots / "ran.png")
         seen["ran_s"] = round(time.monotonic() - started, 1)
@@ -644,13 +614,11 @@ def _drive_notebook(browser, lab, path: Path, folder: Path = COPIES, edition: bo
         seen["controls_s"] = round(time.monotonic() - started - seen["ran_s"], 1)
         seen["deck"] = _walk_deck(page, panel, copy, shots / "deck")
         seen["deck_s"] = round(time.monotonic() - started - seen["ran_s"] - seen["controls_s"], 1)
-        if not page.evaluate(_CLOSE_ALL):
-            raise AssertionError("the notebook did not close")
     except Exception as error:  # reported by each test that needs this run
         seen["error"] = f"{type(error).__name__}: {error}"
         page.screenshot(path=str(shots / "failed.png"), full_page=True)
-        page.close()
     finally:
+        page.close()
         _shut_down_kernel(lab, notebook)
         _leave_deck_mode(lab)
         seen["total_s"] = round(time.monotonic() - started, 1)
