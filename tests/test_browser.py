@@ -12,6 +12,9 @@ nothing is downloaded). Screenshots go to build/browser/. Skipped where /usr/bin
   moved; the figure under them must change and show no traceback. A control greyed out by `enable_when` must not
   move, then is enabled through the control it depends on and moved. A fixture notebook proves that a control that
   raises or does nothing fails the check.
+- The student's run: that Run All is the student edition's code (the presenter copy adds only markdown notes), so
+  what its cells printed is read as an executed notebook is (course.render.judge): fast mode, every claim holds,
+  every exercise and question "not done".
 - Every slide of every notebook, live: the same run is then presented in deck mode and stepped with Space from the
   first slide to the last: every cell that is not `skip` or `notes` is shown on some slide, every slide is at most
   720 px tall with no code, maths or output wider than its box (tests/deck_measure.py's rules), every LiveFigure is
