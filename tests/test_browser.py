@@ -598,8 +598,15 @@ def _drive_notebook(browser, lab, path: Path, folder: Path = COPIES, edition: bo
     copy = presenter_copy(path, folder, edition)
     written = copy.read_bytes()
     notebook = copy.relative_to(REPO).as_posix()
-    seen = _DRIVEN[path.stem] = {"error": None, "printed": None, "figures": [], "stray": [], "widths": [], "moves": []}
-    seen["deck"] = None
+    seen = _DRIVEN[path.stem] = {
+        "error": None,
+        "printed": None,
+        "figures": [],
+        "stray": [],
+        "widths": [],
+        "moves": [],
+        "deck": None,
+    }
     started = time.monotonic()
     page = browser.new_page(viewport=HALL)
     try:
