@@ -118,7 +118,6 @@ print(default, applied, faults_per_step())
 """
 
 
-@pytest.mark.slow  # a subprocess
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator setting, Linux only")
 def test_kept_memory_spares_the_training_step_its_page_faults():
     """keep_freed_memory's docstring: by default a step of the course's VAE (batch 512) pages its fresh tensors in
