@@ -126,10 +126,10 @@ def keep_freed_memory() -> bool:
 
     Speed only: every number a notebook prints stays the same. A training step or an evaluation chunk allocates a
     few fresh tensors of some MB and frees them; by default glibc gives such blocks back to the kernel at once, so
-    the next step's tensors are paged in again (hundreds of page faults a step of the course's VAE). Keeping them
-    made notebook 07's k = 1000 NLL about a fifth quicker on a 2-core CPU and left the trainings' times as they
-    were (docs/benchmarks.md): what PyTorch's CPU tuning guide gets from loading jemalloc or tcmalloc instead,
-    with the allocator already loaded. Returns True when the setting was applied.
+    the next step's tensors are paged in again (about 900 page faults a step of the course's VAE). Keeping them
+    made the k = 1000 NLL of notebook 07 and the VAE's training quicker on a 2-core CPU (docs/benchmarks.md): the
+    effect of PyTorch's CPU tuning guide's advice to load jemalloc or tcmalloc, with the allocator already loaded.
+    Returns True when the setting was applied.
     """
     if not sys.platform.startswith("linux"):
         return False
