@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course import build_data
-from lecturelib import models, objectives, recipes, runtime, train
+from lecturelib import models, objectives, recipes, train
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # The course path's settings for the equal-wall-time run live in train (FAST_BATCH_SIZE, FAST_LR); notebook 06
@@ -488,7 +488,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    runtime.keep_freed_memory()  # as a notebook's runtime.setup does, for the reference and the course alike
     threads = torch.get_num_threads()
     if args.threads is not None:
         torch.set_num_threads(args.threads)

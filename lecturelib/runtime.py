@@ -7,7 +7,6 @@ is the full, lecture-quality run on all of MNIST, which ships with the course.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
 import sys
@@ -115,38 +114,8 @@ def checkpoint_dir() -> Path:
     return _user_cache()
 
 
-# glibc's mallopt parameters (malloc.h) and the values keep_freed_memory sets
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD = 32 << 20  # blocks under 32 MiB come from the heap (glibc's largest for this setting)
-_TRIM_THRESHOLD = 256 << 20  # the heap keeps up to 256 MiB of freed memory for the next tensors
-
-
-def keep_freed_memory() -> bool:
-    """Have the C allocator keep the memory of freed tensors for the next ones (Linux with glibc; else nothing).
-
-    Speed only: every number a notebook prints stays the same. A training step or an evaluation chunk allocates a
-    few fresh tensors of some MB and frees them; by default glibc gives such blocks back to the kernel at once, so
-    the next step's tensors are paged in again (about 900 page faults a step of the course's VAE). Keeping them
-    made the k = 1000 NLL of notebook 07 and the VAE's training quicker on a 2-core CPU (docs/benchmarks.md): the
-    effect of PyTorch's CPU tuning guide's advice to load jemalloc or tcmalloc, with the allocator already loaded.
-    Returns True when the setting was applied.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    # mallopt returns 1 on success; musl's is a stub that returns 0
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
-
-
 def setup(seed: int = 0) -> torch.device:
-    """A notebook's first line: seed everything, pick the device, and say both (and the mode) in one line.
-
-    On Linux it also keeps freed memory for the next tensors (keep_freed_memory: speed only)."""
-    keep_freed_memory()
+    """A notebook's first line: seed everything, pick the device, and say both (and the mode) in one line."""
     seed_everything(seed)
     device = pick_device()
     if fast_mode():

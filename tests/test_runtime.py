@@ -1,8 +1,6 @@
-"""Device choice, seeding, fast mode, and the allocator setting of setup."""
+"""Device choice, seeding and fast mode."""
 
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -92,39 +90,3 @@ def test_setup_says_where_models_are_cached(monkeypatch, capsys, tmp_path):
     runtime.setup(0)
     out = capsys.readouterr().out
     assert f"trained models are cached in {tmp_path}" in out and "LECTURELIB_RETRAIN=1 retrains" in out
-
-
-_STEPS = """
-import resource, torch
-from lecturelib import models, objectives, runtime
-torch.manual_seed(0)
-model = models.VAE(latent_dim=20, hidden_dim=400)
-optimizer = torch.optim.Adam(model.parameters())
-x = torch.rand(512, 1, 28, 28)
-def step():
-    optimizer.zero_grad()
-    objectives.binarized_vae_loss(model, x)["loss"].backward()
-    optimizer.step()
-def faults_per_step(steps=20):
-    for _ in range(3):
-        step()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(steps):
-        step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / steps
-default = faults_per_step()
-applied = runtime.keep_freed_memory()
-print(default, applied, faults_per_step())
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator setting, Linux only")
-def test_kept_memory_spares_the_training_step_its_page_faults():
-    """keep_freed_memory's docstring: by default a step of the course's VAE (batch 512) pages its fresh tensors in
-    again, hundreds of page faults a step; with the freed memory kept, next to none. Counted, not timed, in a
-    process of its own (the setting cannot be undone)."""
-    out = subprocess.run([sys.executable, "-c", _STEPS], capture_output=True, text=True, check=True).stdout.split()
-    default, applied, kept = float(out[0]), out[1], float(out[2])
-    assert applied == "True"
-    assert default > 200, f"glibc's default paged in only {default:.0f} pages a step: the docstring's premise is stale"
-    assert kept < 50, f"{kept:.0f} page faults a step with the freed memory kept"
